@@ -1,0 +1,88 @@
+"""Files written beside each run and logged as its artifacts."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def write_json(path: Path, payload: Any) -> None:
+    """JSON with NaN written as null (strict JSON readers reject NaN)."""
+    path.write_text(json.dumps(_no_nan(payload), indent=2, default=str) + "\n")
+
+
+def _no_nan(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else str(value)
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_no_nan(v) for v in value]
+    return value
+
+
+def write_predictions(
+    path: Path,
+    row_ids: np.ndarray,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    scores: np.ndarray | None,
+    score_names: Sequence[str],
+) -> None:
+    """CSV of one split: row id, true value, prediction, then the scores."""
+    header = ["row_id", "y_true", "y_pred", *score_names]
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        score_rows = _score_rows(scores, len(y_true))
+        for row, t, p, s in zip(row_ids, y_true, y_pred, score_rows, strict=True):
+            writer.writerow([int(row), t, p, *(repr(float(v)) for v in s)])
+
+
+def _score_rows(scores: np.ndarray | None, n: int) -> list[Sequence[float]]:
+    if scores is None:
+        return [()] * n
+    if scores.ndim == 1:
+        return [(v,) for v in scores]
+    return list(scores)
+
+
+def write_confusion_csv(path: Path, labels: Sequence[Any], counts: Any) -> None:
+    """Confusion matrix with rows = true label and columns = predicted label."""
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["true\\predicted", *labels])
+        for label, row in zip(labels, np.asarray(counts), strict=True):
+            writer.writerow([label, *(int(v) for v in row)])
+
+
+def plot_confusion(path: Path, labels: Sequence[Any], counts: Any, title: str) -> None:
+    """Confusion matrix picture (PNG); imports matplotlib only when called."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = np.asarray(counts)
+    size = 2.5 + 0.6 * len(labels)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(counts, cmap="Blues")
+    ticks = range(len(labels))
+    ax.set_xticks(ticks, [str(v) for v in labels], rotation=45, ha="right")
+    ax.set_yticks(ticks, [str(v) for v in labels])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    limit = counts.max() / 2 if counts.size else 0
+    for (i, j), value in np.ndenumerate(counts):
+        colour = "white" if value > limit else "black"
+        ax.text(j, i, str(int(value)), ha="center", va="center", color=colour)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,482 @@
+"""One run: check the config, split, fit, evaluate and log to MLflow.
+
+:func:`run_job` is the task function behind ``python -m runner``.  It reads
+like the recipe it follows: plan (every check that can fail on bad input,
+before a run exists), open the MLflow run, train and evaluate, log, print the
+summary.  Anything raised after the run is opened ends it ``FAILED`` with the
+error logged; SIGTERM ends it ``KILLED``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import signal
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from runner import tracking
+from runner._naming import run_name
+from runner.data import Dataset, load_dataset
+from runner.errors import ConfigError
+from runner.models import ModelSpec, model_spec
+from runner.split import SPLITS, Split, check_split, make_split
+
+log = logging.getLogger(__name__)
+
+#: Headline metrics printed in the summary, per task.
+HEADLINE = {
+    "binary": ["accuracy", "precision", "recall", "f1", "roc_auc"],
+    "multiclass": ["accuracy", "f1_macro", "balanced_accuracy", "log_loss"],
+    "regression": ["mae", "rmse", "r2"],
+}
+#: Metric that ranks runs when the config names none.
+DEFAULT_PRIMARY = {"binary": "f1", "multiclass": "f1_macro", "regression": "rmse"}
+#: Group choices that are Hydra's own or the schema, not the experiment's.
+_NOT_CHOICES = ("hydra/", "schema")
+
+
+@dataclass
+class JobContext:
+    """What the run knows about how it was launched."""
+
+    choices: dict[str, str]
+    overrides: list[str]
+    output_dir: Path
+    defaults: Any = None
+    job_num: int | None = None
+    extra_tags: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_hydra(cls) -> JobContext:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+        choices = {
+            k: str(v)
+            for k, v in hc.runtime.choices.items()
+            if not k.startswith(_NOT_CHOICES) and v is not None
+        }
+        multirun = hc.mode == RunMode.MULTIRUN
+        return cls(
+            choices=choices,
+            overrides=list(hc.overrides.task),
+            output_dir=Path(hc.runtime.output_dir),
+            defaults=_defaults_for(choices),
+            job_num=int(hc.job.num) if multirun else None,
+        )
+
+
+def _defaults_for(choices: dict[str, str]) -> Any:
+    """The config these group choices give with no key overrides."""
+    from hydra import compose
+
+    return compose(
+        config_name="config", overrides=[f"{g}={c}" for g, c in choices.items()]
+    )
+
+
+@dataclass
+class Plan:
+    """Everything checked and resolved before a run is opened."""
+
+    config: dict[str, Any]
+    data: Dataset
+    spec: ModelSpec
+    split: Split
+    suite: list[str]
+    primary: str
+    name: str
+    context: JobContext
+
+
+@dataclass
+class Predictions:
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    scores: np.ndarray | None
+    score_names: list[str]
+    scores_are_proba: bool
+
+
+def plan_run(cfg: Any, context: JobContext) -> Plan:
+    """Resolve and check the whole config and the data; nothing is trained.
+
+    Raises
+    ------
+    RunnerError
+        On any bad key, value, choice or data, with what to change.
+    """
+    from omegaconf import OmegaConf
+
+    _check_missing(cfg)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(config, dict)
+    _check_unknown(config)
+    data_label = _data_label(cfg, context)
+    data = load_dataset(cfg.dataset, data_label)
+    spec = model_spec(
+        dict(config["model"]), data.task, context.choices.get("model", "model"),
+        list(cfg.allow_targets),
+    )
+    check_split(data, cfg.split)
+    suite, primary = _check_metrics(cfg.metrics, data)
+    name = cfg.tracking.run_name or _name(context, data_label)
+    split = make_split(data, cfg.split, cfg.seed)
+    return Plan(config, data, spec, split, suite, primary, name, context)
+
+
+def _check_missing(cfg: Any) -> None:
+    from omegaconf import OmegaConf
+
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        sets = " ".join(f"{k}=..." for k in missing)
+        raise ConfigError(
+            f"missing mandatory value(s): {', '.join(missing)}. Set them on the "
+            f"command line, e.g. `python -m runner {' '.join(_overrides_of(cfg))}"
+            f"{sets}`."
+        )
+
+
+def _check_unknown(config: dict[str, Any]) -> None:
+    from runner.errors import did_you_mean
+    from runner.schema import schema_keys, unknown_keys
+
+    unknown = unknown_keys(config)
+    if unknown:
+        key = unknown[0]
+        raise ConfigError(
+            f"unknown config key '{key}': no part of the runner reads it, so it "
+            f"would be ignored.{did_you_mean(key, schema_keys())} Remove it, or "
+            "set a key the schema declares (see `python -m runner --cfg job`)."
+        )
+
+
+def _overrides_of(cfg: Any) -> list[str]:
+    return ["dataset=csv"] if cfg.dataset.source == "csv" else []
+
+
+def _data_label(cfg: Any, context: JobContext) -> str:
+    if cfg.dataset.source == "csv" and cfg.dataset.path not in (None, "???"):
+        return Path(str(cfg.dataset.path)).stem
+    return context.choices.get("dataset", str(cfg.dataset.name))
+
+
+def _check_metrics(cfg: Any, data: Dataset) -> tuple[list[str], str]:
+    from runner.metrics import default_suite, validate_suite
+
+    suite = list(cfg.suite) if cfg.suite is not None else default_suite(data.task)
+    validate_suite(suite, data.task)
+    primary = cfg.primary or DEFAULT_PRIMARY[data.task]
+    if primary not in suite:
+        from runner.errors import did_you_mean
+
+        raise ConfigError(
+            f"metrics.primary={primary!r} is not in the metric suite {suite}."
+            + did_you_mean(primary, suite)
+            + " Choose one of the suite's metrics."
+        )
+    if not 0 < cfg.threshold < 1:
+        raise ConfigError(
+            f"metrics.threshold must be a probability in (0, 1); got "
+            f"{cfg.threshold!r}. E.g. metrics.threshold=0.5."
+        )
+    return suite, primary
+
+
+def _name(context: JobContext, data_label: str) -> str:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(context.overrides)
+    pairs = [(o.key_or_group, o.value()) for o in parsed]
+    defaults = context.defaults
+
+    def default_of(key: str) -> Any:
+        from omegaconf import OmegaConf
+
+        if key in context.choices:
+            return None
+        if defaults is None:
+            return object()
+        return OmegaConf.select(defaults, key.lstrip("+~"), default=object())
+
+    return run_name(context.choices.get("model", "model"), data_label, pairs,
+                    default_of)
+
+
+def run_job(cfg: Any, context: JobContext | None = None) -> float:
+    """Run one experiment and return its validation primary metric.
+
+    The returned value lets Hydra sweepers (Optuna) optimise the run.
+    """
+    context = context or JobContext.from_hydra()
+    plan = plan_run(cfg, context)
+    _seed_everything(int(cfg.seed))
+    uri = tracking.tracking_uri(cfg.tracking.uri)
+    client = tracking.client_for(uri)
+    experiment_id = tracking.ensure_experiment(client, cfg.tracking.experiment, uri)
+    tracking.close_stale_runs(client, experiment_id)
+    run_id = _open_run(client, experiment_id, plan)
+    with _guard(client, run_id, context.output_dir):
+        values = _train_and_log(client, run_id, plan, cfg)
+    _print_summary(plan, run_id, experiment_id, uri, values)
+    return float(values.get(f"val/{plan.primary}", math.nan))
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def _open_run(client: Any, experiment_id: str, plan: Plan) -> str:
+    from mlflow.entities import Param
+
+    tags = {
+        **tracking.base_tags(),
+        **{f"runner.choice.{g}": c for g, c in plan.context.choices.items()},
+        "runner.config_hash": tracking.config_hash(plan.config),
+        "runner.data_digest": plan.data.digest,
+        "runner.data_source": plan.data.source,
+        "runner.task": plan.data.task,
+        "runner.primary_metric": plan.primary,
+        "runner.output_dir": str(plan.context.output_dir),
+        "runner.overrides": " ".join(plan.context.overrides),
+        **plan.context.extra_tags,
+    }
+    if plan.data.file_sha256:
+        tags["runner.data_file_sha256"] = plan.data.file_sha256
+    if plan.data.positive_label is not None:
+        tags["runner.positive_label"] = str(plan.data.positive_label)
+    if plan.context.job_num is not None:
+        tags["runner.job_num"] = str(plan.context.job_num)
+    run = client.create_run(experiment_id, run_name=plan.name, tags=tags)
+    params = tracking.param_values(plan.config)
+    params["dataset.rows"] = str(len(plan.data.y))
+    client.log_batch(
+        run.info.run_id, params=[Param(k, v) for k, v in params.items()]
+    )
+    log.info("Opened run %s <name=%s>", run.info.run_id, plan.name)
+    return str(run.info.run_id)
+
+
+class _Terminated(BaseException):
+    """Raised in the main thread when the process receives SIGTERM."""
+
+
+@contextmanager
+def _guard(client: Any, run_id: str, output_dir: Path) -> Iterator[None]:
+    """End the run FINISHED, FAILED (on error) or KILLED (on SIGTERM/Ctrl-C)."""
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise _Terminated(signal.Signals(signum).name)
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    except (_Terminated, KeyboardInterrupt) as exc:
+        client.set_tag(run_id, "runner.error", f"interrupted: {exc!r}")
+        client.set_terminated(run_id, status="KILLED")
+        raise
+    except BaseException as exc:
+        _log_failure(client, run_id, output_dir, exc)
+        raise
+    else:
+        client.set_terminated(run_id, status="FINISHED")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _log_failure(client: Any, run_id: str, output_dir: Path, exc: BaseException) -> None:
+    text = "".join(traceback.format_exception(exc))
+    try:
+        client.set_tag(run_id, "runner.error", f"{type(exc).__name__}: {exc}"[:5000])
+        path = output_dir / "error.txt"
+        path.write_text(text)
+        client.log_artifact(run_id, str(path))
+    finally:
+        client.set_terminated(run_id, status="FAILED")
+    log.error("Run %s FAILED: %s", run_id, exc)
+
+
+def _train_and_log(client: Any, run_id: str, plan: Plan, cfg: Any) -> dict[str, float]:
+    from runner._preprocess import build_pipeline
+
+    X, parts = plan.data.X, plan.split.parts()
+    pipe = build_pipeline(X, plan.spec, cfg.dataset.preprocess)
+    log.info("Fitting %s on %d rows", plan.spec.cls.__name__, len(plan.split.train))
+    pipe.fit(X.iloc[plan.split.train], plan.data.y.iloc[plan.split.train])
+
+    evaluations, predictions = {}, {}
+    for part in SPLITS:
+        pred = _predict(pipe, plan, parts[part], float(cfg.metrics.threshold))
+        predictions[part] = pred
+        evaluations[part] = _evaluate(plan, pred, float(cfg.metrics.zero_division))
+    values = {
+        f"{part}/{key}": float(v)
+        for part, ev in evaluations.items()
+        for key, v in ev.values.items()
+    }
+    _log_metrics(client, run_id, values)
+    artifacts = _write_artifacts(plan, cfg, evaluations, predictions, values)
+    client.log_artifacts(run_id, str(artifacts))
+    if cfg.tracking.log_model:
+        _log_model(run_id, pipe, X.iloc[plan.split.train[:5]])
+    return values
+
+
+def _predict(pipe: Any, plan: Plan, rows: np.ndarray, threshold: float) -> Predictions:
+    X = plan.data.X.iloc[rows]
+    y_true = plan.data.y.iloc[rows].to_numpy()
+    if plan.data.task == "regression":
+        return Predictions(y_true, pipe.predict(X), None, [], False)
+    model_classes = list(pipe.classes_)
+    classes = plan.data.classes
+    assert classes is not None
+    if hasattr(pipe, "predict_proba"):
+        proba = _align(pipe.predict_proba(X), model_classes, classes)
+        if plan.data.task == "binary":
+            pos = classes.index(plan.data.positive_label)
+            neg = classes[1 - pos]
+            score = proba[:, pos]
+            y_pred = np.where(score >= threshold, plan.data.positive_label, neg)
+            return Predictions(y_true, y_pred.astype(object), score,
+                               [f"proba_{plan.data.positive_label}"], True)
+        y_pred = np.asarray(classes, dtype=object)[np.argmax(proba, axis=1)]
+        return Predictions(y_true, y_pred, proba,
+                           [f"proba_{c}" for c in classes], True)
+    scores = pipe.decision_function(X)
+    y_pred = pipe.predict(X)
+    if plan.data.task == "binary":
+        # decision_function scores classes_[1]; flip for the declared positive.
+        sign = 1.0 if model_classes[1] == plan.data.positive_label else -1.0
+        return Predictions(y_true, y_pred, sign * scores,
+                           [f"score_{plan.data.positive_label}"], False)
+    scores = _align(scores, model_classes, classes)
+    return Predictions(y_true, y_pred, scores, [f"score_{c}" for c in classes], False)
+
+
+def _align(matrix: np.ndarray, have: list[Any], want: list[Any]) -> np.ndarray:
+    """Columns of ``matrix`` (for classes ``have``) in the order ``want``."""
+    if have == want:
+        return matrix
+    out = np.zeros((matrix.shape[0], len(want)))
+    for j, label in enumerate(have):
+        out[:, want.index(label)] = matrix[:, j]
+    return out
+
+
+def _evaluate(plan: Plan, pred: Predictions, zero_division: float) -> Any:
+    from runner.metrics import evaluate
+
+    return evaluate(
+        plan.data.task,
+        pred.y_true,
+        pred.y_pred,
+        classes=plan.data.classes,
+        positive_label=plan.data.positive_label,
+        scores=pred.scores,
+        scores_are_proba=pred.scores_are_proba,
+        suite=plan.suite,
+        zero_division=zero_division,
+    )
+
+
+def _log_metrics(client: Any, run_id: str, values: dict[str, float]) -> None:
+    import time
+
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    metrics = [Metric(k, v, now, 0) for k, v in values.items()]
+    client.log_batch(run_id, metrics=metrics)
+
+
+def _write_artifacts(
+    plan: Plan,
+    cfg: Any,
+    evaluations: dict[str, Any],
+    predictions: dict[str, Predictions],
+    values: dict[str, float],
+) -> Path:
+    from omegaconf import OmegaConf
+
+    from runner import _artifacts as art
+    from runner.metrics import DEFINITIONS_VERSION
+
+    folder = plan.context.output_dir / "artifacts"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(OmegaConf.to_yaml(plan.config))
+    overrides = OmegaConf.create(list(plan.context.overrides))
+    (folder / "overrides.yaml").write_text(OmegaConf.to_yaml(overrides))
+    (folder / "choices.yaml").write_text(
+        OmegaConf.to_yaml(OmegaConf.create(plan.context.choices))
+    )
+    art.write_json(folder / "metrics.json", {
+        "task": plan.data.task,
+        "positive_label": plan.data.positive_label,
+        "classes": plan.data.classes,
+        "definitions_version": DEFINITIONS_VERSION,
+        "primary": plan.primary,
+        "metrics": values,
+        "warnings": {
+            part: [vars(w) for w in ev.warnings] for part, ev in evaluations.items()
+        },
+    })
+    test = predictions["test"]
+    art.write_predictions(
+        folder / "predictions.csv", plan.data.row_ids[plan.split.test],
+        test.y_true, test.y_pred, test.scores, test.score_names,
+    )
+    confusion = evaluations["test"].confusion
+    if confusion is not None:
+        art.write_confusion_csv(
+            folder / "confusion_matrix.csv", confusion.labels, confusion.counts
+        )
+        if cfg.tracking.plots:
+            art.plot_confusion(
+                folder / "confusion_matrix.png", confusion.labels, confusion.counts,
+                f"{plan.name}: test",
+            )
+    return folder
+
+
+def _log_model(run_id: str, pipe: Any, example: Any) -> None:
+    import mlflow
+    import mlflow.sklearn
+    import skops.io as sio
+
+    from runner._requirements import model_requirements
+
+    trusted = sio.get_untrusted_types(data=sio.dumps(pipe))
+    with mlflow.start_run(run_id=run_id):
+        mlflow.sklearn.log_model(
+            pipe,
+            name="model",
+            serialization_format="skops",
+            skops_trusted_types=trusted,
+            pip_requirements=model_requirements(),
+        )
+    del example
+
+
+def _print_summary(
+    plan: Plan, run_id: str, experiment_id: str, uri: str, values: dict[str, float]
+) -> None:
+    shown = [m for m in HEADLINE[plan.data.task] if f"test/{m}" in values]
+    metrics = "  ".join(f"{m}={values[f'test/{m}']:.4f}" for m in shown)
+    print(f"run      {plan.name}")
+    print(f"run id   {run_id}")
+    print(f"test     {metrics}")
+    if f"val/{plan.primary}" in values:
+        print(f"primary  val/{plan.primary}={values[f'val/{plan.primary}']:.4f}")
+    print(f"open     mlflow ui --backend-store-uri {uri}")
+    print(f"         then #/experiments/{experiment_id}/runs/{run_id}")

@@ -1,0 +1,178 @@
+"""MLflow side of a run: the store, the experiment, params, tags and status.
+
+The runner talks to MLflow through :class:`mlflow.MlflowClient` with batched
+writes (one ``log_batch`` for params, one for metrics), so that a run costs a
+handful of store round trips whatever the size of the config.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from runner._paths import PACKAGE_DIR, default_tracking_uri
+
+log = logging.getLogger(__name__)
+
+# Longest param value written as is; longer ones are summarised (MLflow would
+# otherwise truncate them silently at 6000 characters).
+_MAX_PARAM_CHARS = 500
+
+
+def tracking_uri(configured: str | None) -> str:
+    """The store's URI: the configured one, or the project's sqlite file.
+
+    A relative sqlite path is made absolute so runs started from any folder
+    land in the same store, and the file's folder is created.
+    """
+    uri = configured or default_tracking_uri()
+    if uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///") :])
+        if not path.is_absolute():
+            path = Path.cwd() / path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        uri = f"sqlite:///{path.resolve()}"
+    return uri
+
+
+def artifact_root(uri: str, experiment: str) -> str | None:
+    """Artifact folder beside a sqlite store (MLflow's default is the cwd)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    folder = Path(uri[len("sqlite:///") :]).parent / "artifacts"
+    safe = hashlib.sha256(experiment.encode()).hexdigest()[:8]
+    return (folder / safe).as_uri()
+
+
+def client_for(uri: str) -> Any:
+    """An MlflowClient on ``uri`` (imports MLflow on first use)."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def ensure_experiment(client: Any, name: str, uri: str) -> str:
+    """Id of experiment ``name``, created (once, race-safe) if missing."""
+    from mlflow.exceptions import MlflowException
+
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    try:
+        return str(
+            client.create_experiment(
+                name,
+                artifact_location=artifact_root(uri, name),
+                tags={"mlflow.experimentKind": "custom_model_development"},
+            )
+        )
+    except MlflowException:
+        # Another process created it between our lookup and our create.
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return str(found.experiment_id)
+
+
+def close_stale_runs(client: Any, experiment_id: str) -> int:
+    """Mark runs left RUNNING by dead runner processes on this host KILLED."""
+    host = socket.gethostname()
+    stale = client.search_runs(
+        [experiment_id],
+        filter_string=f"attributes.status = 'RUNNING' and tags.`runner.host` = '{host}'",
+        max_results=200,
+    )
+    closed = 0
+    for run in stale:
+        pid = int(run.data.tags.get("runner.pid", "0") or 0)
+        if pid and not _alive(pid):
+            client.set_tag(run.info.run_id, "runner.error", f"process {pid} died")
+            client.set_terminated(run.info.run_id, status="KILLED")
+            log.warning("Closed run %s left RUNNING by dead process %d",
+                        run.info.run_id, pid)
+            closed += 1
+    return closed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """Flatten nested dicts into dotted keys; lists stay values."""
+    out: dict[str, Any] = {}
+    if isinstance(node, dict):
+        for key, value in node.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+        return out
+    out[prefix[:-1]] = node
+    return out
+
+
+def param_values(config: dict[str, Any]) -> dict[str, str]:
+    """Params of a run: the resolved config, flattened, each value as text.
+
+    Values too long for MLflow become a summary (item count and sha256) under
+    the same key, marked ``<summarised ...>``; the whole config is logged as
+    the ``config.yaml`` artifact anyway.
+    """
+    params = {}
+    for key, value in flatten(config).items():
+        text = json.dumps(value) if isinstance(value, list | dict) else str(value)
+        if len(text) > _MAX_PARAM_CHARS:
+            digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+            count = len(value) if isinstance(value, list | dict) else len(text)
+            text = f"<summarised: {count} items, sha256 {digest}>"
+        params[key] = text
+    return params
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """sha256 (16 hex digits) of the resolved config, key order independent."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def git_commit() -> tuple[str, bool]:
+    """Commit of the runner's own code and whether the work tree is dirty."""
+    root = PACKAGE_DIR.parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown", False
+    return commit, bool(dirty)
+
+
+def base_tags() -> dict[str, str]:
+    """Tags every run carries: code version, process and host."""
+    from runner import __version__
+
+    commit, dirty = git_commit()
+    return {
+        "runner.git_commit": commit,
+        "runner.git_dirty": str(dirty).lower(),
+        "mlflow.source.git.commit": commit,
+        "runner.version": __version__,
+        "runner.pid": str(os.getpid()),
+        "runner.host": socket.gethostname(),
+    }
