@@ -60,29 +60,3 @@ def write_confusion_csv(path: Path, labels: Sequence[Any], counts: Any) -> None:
         writer.writerow(["true\\predicted", *labels])
         for label, row in zip(labels, np.asarray(counts), strict=True):
             writer.writerow([label, *(int(v) for v in row)])
-
-
-def plot_confusion(path: Path, labels: Sequence[Any], counts: Any, title: str) -> None:
-    """Confusion matrix picture (PNG); imports matplotlib only when called."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    counts = np.asarray(counts)
-    size = 2.5 + 0.6 * len(labels)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(counts, cmap="Blues")
-    ticks = range(len(labels))
-    ax.set_xticks(ticks, [str(v) for v in labels], rotation=45, ha="right")
-    ax.set_yticks(ticks, [str(v) for v in labels])
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    limit = counts.max() / 2 if counts.size else 0
-    for (i, j), value in np.ndenumerate(counts):
-        colour = "white" if value > limit else "black"
-        ax.text(j, i, str(int(value)), ha="center", va="center", color=colour)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)

@@ -124,7 +124,9 @@ def plan_run(cfg: Any, context: JobContext) -> Plan:
     data_label = _data_label(cfg, context)
     data = load_dataset(cfg.dataset, data_label)
     spec = model_spec(
-        dict(config["model"]), data.task, context.choices.get("model", "model"),
+        dict(config["model"]),
+        data.task,
+        context.choices.get("model", "model"),
         list(cfg.allow_targets),
     )
     check_split(data, cfg.split)
@@ -209,8 +211,9 @@ def _name(context: JobContext, data_label: str) -> str:
             return object()
         return OmegaConf.select(defaults, key.lstrip("+~"), default=object())
 
-    return run_name(context.choices.get("model", "model"), data_label, pairs,
-                    default_of)
+    return run_name(
+        context.choices.get("model", "model"), data_label, pairs, default_of
+    )
 
 
 def run_job(cfg: Any, context: JobContext | None = None) -> float:
@@ -227,9 +230,9 @@ def run_job(cfg: Any, context: JobContext | None = None) -> float:
     tracking.close_stale_runs(client, experiment_id)
     run_id = _open_run(client, experiment_id, plan)
     with _guard(client, run_id, context.output_dir):
-        values = _train_and_log(client, run_id, plan, cfg)
-    _print_summary(plan, run_id, experiment_id, uri, values)
-    return float(values.get(f"val/{plan.primary}", math.nan))
+        outcome = _train_and_log(client, run_id, plan, cfg)
+    _print_summary(plan, run_id, experiment_id, uri, outcome)
+    return float(outcome.values.get(f"val/{plan.primary}", math.nan))
 
 
 def _seed_everything(seed: int) -> None:
@@ -237,8 +240,16 @@ def _seed_everything(seed: int) -> None:
     np.random.seed(seed)
 
 
+def _metric_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The metric settings that change what a metric's value means."""
+    metrics = config["metrics"]
+    return {k: metrics[k] for k in ("zero_division", "threshold", "tune_threshold")}
+
+
 def _open_run(client: Any, experiment_id: str, plan: Plan) -> str:
     from mlflow.entities import Param
+
+    from runner.metrics import DEFINITIONS_VERSION, suite_fingerprint
 
     tags = {
         **tracking.base_tags(),
@@ -248,6 +259,10 @@ def _open_run(client: Any, experiment_id: str, plan: Plan) -> str:
         "runner.data_source": plan.data.source,
         "runner.task": plan.data.task,
         "runner.primary_metric": plan.primary,
+        "runner.metrics_version": DEFINITIONS_VERSION,
+        "runner.metrics_fingerprint": suite_fingerprint(
+            plan.suite, _metric_settings(plan.config)
+        ),
         "runner.output_dir": str(plan.context.output_dir),
         "runner.overrides": " ".join(plan.context.overrides),
         **plan.context.extra_tags,
@@ -261,9 +276,7 @@ def _open_run(client: Any, experiment_id: str, plan: Plan) -> str:
     run = client.create_run(experiment_id, run_name=plan.name, tags=tags)
     params = tracking.param_values(plan.config)
     params["dataset.rows"] = str(len(plan.data.y))
-    client.log_batch(
-        run.info.run_id, params=[Param(k, v) for k, v in params.items()]
-    )
+    client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
     log.info("Opened run %s <name=%s>", run.info.run_id, plan.name)
     return str(run.info.run_id)
 
@@ -295,7 +308,9 @@ def _guard(client: Any, run_id: str, output_dir: Path) -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _log_failure(client: Any, run_id: str, output_dir: Path, exc: BaseException) -> None:
+def _log_failure(
+    client: Any, run_id: str, output_dir: Path, exc: BaseException
+) -> None:
     text = "".join(traceback.format_exception(exc))
     try:
         client.set_tag(run_id, "runner.error", f"{type(exc).__name__}: {exc}"[:5000])
@@ -307,7 +322,16 @@ def _log_failure(client: Any, run_id: str, output_dir: Path, exc: BaseException)
     log.error("Run %s FAILED: %s", run_id, exc)
 
 
-def _train_and_log(client: Any, run_id: str, plan: Plan, cfg: Any) -> dict[str, float]:
+@dataclass
+class Outcome:
+    """What a finished fit produced, for logging and the summary."""
+
+    values: dict[str, float]
+    diagnostics: list[Any]
+    metric_warnings: list[str]
+
+
+def _train_and_log(client: Any, run_id: str, plan: Plan, cfg: Any) -> Outcome:
     from runner._preprocess import build_pipeline
 
     X, parts = plan.data.X, plan.split.parts()
@@ -315,9 +339,10 @@ def _train_and_log(client: Any, run_id: str, plan: Plan, cfg: Any) -> dict[str, 
     log.info("Fitting %s on %d rows", plan.spec.cls.__name__, len(plan.split.train))
     pipe.fit(X.iloc[plan.split.train], plan.data.y.iloc[plan.split.train])
 
+    threshold = _threshold(pipe, plan, cfg)
     evaluations, predictions = {}, {}
     for part in SPLITS:
-        pred = _predict(pipe, plan, parts[part], float(cfg.metrics.threshold))
+        pred = _predict(pipe, plan, parts[part], threshold)
         predictions[part] = pred
         evaluations[part] = _evaluate(plan, pred, float(cfg.metrics.zero_division))
     values = {
@@ -325,12 +350,52 @@ def _train_and_log(client: Any, run_id: str, plan: Plan, cfg: Any) -> dict[str, 
         for part, ev in evaluations.items()
         for key, v in ev.values.items()
     }
-    _log_metrics(client, run_id, values)
+    diagnostics: list[Any] = []
+    if cfg.diagnostics.enabled:
+        from runner._diagnose import diagnose
+
+        diagnostics, extra = diagnose(plan, cfg, evaluations)
+        values.update(extra)
+    if plan.data.task == "binary":
+        values["threshold"] = threshold
+    _log_metrics(client, run_id, values, diagnostics)
+    warnings = [
+        f"{part}/{w.metric}: {w.cause} (logged {w.value}; set {w.setting})"
+        for part, ev in evaluations.items()
+        for w in ev.warnings
+    ]
     artifacts = _write_artifacts(plan, cfg, evaluations, predictions, values)
+    from runner import _artifacts as art
+
+    art.write_json(artifacts / "diagnostics.json", [d.as_dict() for d in diagnostics])
+    if cfg.tracking.plots:
+        from runner._plots import draw_all
+
+        draw_all(artifacts, plan, predictions, evaluations)
     client.log_artifacts(run_id, str(artifacts))
     if cfg.tracking.log_model:
-        _log_model(run_id, pipe, X.iloc[plan.split.train[:5]])
-    return values
+        _log_model(run_id, pipe)
+    return Outcome(values, diagnostics, warnings)
+
+
+def _threshold(pipe: Any, plan: Plan, cfg: Any) -> float:
+    """The configured threshold, or one tuned on the validation rows only."""
+    tune = cfg.metrics.tune_threshold
+    if tune is None or plan.data.task != "binary" or not hasattr(pipe, "predict_proba"):
+        return float(cfg.metrics.threshold)
+    from runner.metrics import tune_threshold
+
+    val = _predict(pipe, plan, plan.split.val, float(cfg.metrics.threshold))
+    assert val.scores is not None
+    chosen = float(
+        tune_threshold(val.y_true == plan.data.positive_label, val.scores, tune)
+    )
+    log.info(
+        "Tuned threshold on validation rows: %.4f <metrics.tune_threshold=%s>",
+        chosen,
+        tune,
+    )
+    return chosen
 
 
 def _predict(pipe: Any, plan: Plan, rows: np.ndarray, threshold: float) -> Predictions:
@@ -348,18 +413,23 @@ def _predict(pipe: Any, plan: Plan, rows: np.ndarray, threshold: float) -> Predi
             neg = classes[1 - pos]
             score = proba[:, pos]
             y_pred = np.where(score >= threshold, plan.data.positive_label, neg)
-            return Predictions(y_true, y_pred.astype(object), score,
-                               [f"proba_{plan.data.positive_label}"], True)
+            return Predictions(
+                y_true,
+                y_pred.astype(object),
+                score,
+                [f"proba_{plan.data.positive_label}"],
+                True,
+            )
         y_pred = np.asarray(classes, dtype=object)[np.argmax(proba, axis=1)]
-        return Predictions(y_true, y_pred, proba,
-                           [f"proba_{c}" for c in classes], True)
+        return Predictions(y_true, y_pred, proba, [f"proba_{c}" for c in classes], True)
     scores = pipe.decision_function(X)
     y_pred = pipe.predict(X)
     if plan.data.task == "binary":
         # decision_function scores classes_[1]; flip for the declared positive.
         sign = 1.0 if model_classes[1] == plan.data.positive_label else -1.0
-        return Predictions(y_true, y_pred, sign * scores,
-                           [f"score_{plan.data.positive_label}"], False)
+        return Predictions(
+            y_true, y_pred, sign * scores, [f"score_{plan.data.positive_label}"], False
+        )
     scores = _align(scores, model_classes, classes)
     return Predictions(y_true, y_pred, scores, [f"score_{c}" for c in classes], False)
 
@@ -390,14 +460,20 @@ def _evaluate(plan: Plan, pred: Predictions, zero_division: float) -> Any:
     )
 
 
-def _log_metrics(client: Any, run_id: str, values: dict[str, float]) -> None:
+def _log_metrics(
+    client: Any, run_id: str, values: dict[str, float], diagnostics: list[Any]
+) -> None:
     import time
 
-    from mlflow.entities import Metric
+    from mlflow.entities import Metric, RunTag
 
     now = int(time.time() * 1000)
     metrics = [Metric(k, v, now, 0) for k, v in values.items()]
-    client.log_batch(run_id, metrics=metrics)
+    tags = []
+    for d in diagnostics:
+        tags.append(RunTag(f"diagnostic.{d.name}", d.status))
+        tags.append(RunTag(f"diagnostic.{d.name}.reason", d.reason[:5000]))
+    client.log_batch(run_id, metrics=metrics, tags=tags)
 
 
 def _write_artifacts(
@@ -420,36 +496,38 @@ def _write_artifacts(
     (folder / "choices.yaml").write_text(
         OmegaConf.to_yaml(OmegaConf.create(plan.context.choices))
     )
-    art.write_json(folder / "metrics.json", {
-        "task": plan.data.task,
-        "positive_label": plan.data.positive_label,
-        "classes": plan.data.classes,
-        "definitions_version": DEFINITIONS_VERSION,
-        "primary": plan.primary,
-        "metrics": values,
-        "warnings": {
-            part: [vars(w) for w in ev.warnings] for part, ev in evaluations.items()
+    art.write_json(
+        folder / "metrics.json",
+        {
+            "task": plan.data.task,
+            "positive_label": plan.data.positive_label,
+            "classes": plan.data.classes,
+            "definitions_version": DEFINITIONS_VERSION,
+            "primary": plan.primary,
+            "metrics": values,
+            "warnings": {
+                part: [vars(w) for w in ev.warnings] for part, ev in evaluations.items()
+            },
         },
-    })
+    )
     test = predictions["test"]
     art.write_predictions(
-        folder / "predictions.csv", plan.data.row_ids[plan.split.test],
-        test.y_true, test.y_pred, test.scores, test.score_names,
+        folder / "predictions.csv",
+        plan.data.row_ids[plan.split.test],
+        test.y_true,
+        test.y_pred,
+        test.scores,
+        test.score_names,
     )
     confusion = evaluations["test"].confusion
     if confusion is not None:
         art.write_confusion_csv(
             folder / "confusion_matrix.csv", confusion.labels, confusion.counts
         )
-        if cfg.tracking.plots:
-            art.plot_confusion(
-                folder / "confusion_matrix.png", confusion.labels, confusion.counts,
-                f"{plan.name}: test",
-            )
     return folder
 
 
-def _log_model(run_id: str, pipe: Any, example: Any) -> None:
+def _log_model(run_id: str, pipe: Any) -> None:
     import mlflow
     import mlflow.sklearn
     import skops.io as sio
@@ -465,12 +543,12 @@ def _log_model(run_id: str, pipe: Any, example: Any) -> None:
             skops_trusted_types=trusted,
             pip_requirements=model_requirements(),
         )
-    del example
 
 
 def _print_summary(
-    plan: Plan, run_id: str, experiment_id: str, uri: str, values: dict[str, float]
+    plan: Plan, run_id: str, experiment_id: str, uri: str, outcome: Outcome
 ) -> None:
+    values = outcome.values
     shown = [m for m in HEADLINE[plan.data.task] if f"test/{m}" in values]
     metrics = "  ".join(f"{m}={values[f'test/{m}']:.4f}" for m in shown)
     print(f"run      {plan.name}")
@@ -478,5 +556,10 @@ def _print_summary(
     print(f"test     {metrics}")
     if f"val/{plan.primary}" in values:
         print(f"primary  val/{plan.primary}={values[f'val/{plan.primary}']:.4f}")
+    for d in outcome.diagnostics:
+        if d.status == "warn":
+            print(f"warn     {d.name}: {d.reason}")
+    for text in outcome.metric_warnings:
+        print(f"undefined {text}")
     print(f"open     mlflow ui --backend-store-uri {uri}")
     print(f"         then #/experiments/{experiment_id}/runs/{run_id}")

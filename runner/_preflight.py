@@ -19,11 +19,30 @@ from runner._paths import conf_dir
 from runner.errors import ConfigError, did_you_mean
 
 # Hydra flags after which the command does not run jobs (help, printing).
-_NO_JOB_FLAGS = {"--help", "-h", "--hydra-help", "--version", "--cfg", "-c",
-                 "--info", "-i", "--shell-completion", "-sc", "--resolve",
-                 "--package", "-p", "--experimental-rerun"}
-_FLAGS_WITH_VALUE = {"--config-path", "-cp", "--config-name", "-cn",
-                     "--config-dir", "-cd"}
+_NO_JOB_FLAGS = {
+    "--help",
+    "-h",
+    "--hydra-help",
+    "--version",
+    "--cfg",
+    "-c",
+    "--info",
+    "-i",
+    "--shell-completion",
+    "-sc",
+    "--resolve",
+    "--package",
+    "-p",
+    "--experimental-rerun",
+}
+_FLAGS_WITH_VALUE = {
+    "--config-path",
+    "-cp",
+    "--config-name",
+    "-cn",
+    "--config-dir",
+    "-cd",
+}
 # Past this many jobs, each swept value is checked once instead of every job.
 _MAX_FULL_COMBOS = 64
 

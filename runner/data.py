@@ -155,7 +155,8 @@ def _read_csv(cfg: Any) -> tuple[pd.DataFrame, Any, str, str]:
         sets = " ".join(f"dataset.{k}=..." for k in unset)
         raise ConfigError(
             f"dataset=csv needs {' and '.join('dataset.' + k for k in unset)}, "
-            f"not set. Set {'it' if len(unset) == 1 else 'them'} on the command line, e.g. "
+            f"not set. Set {'it' if len(unset) == 1 else 'them'} on the command "
+            "line, e.g. "
             f"`python -m runner dataset=csv {sets}`."
         )
     path = resolve_path(cfg.path)
@@ -371,14 +372,22 @@ def _positive_label(classes: list[Any], given: Any, task: str, target: Any) -> A
         )
     if given in classes:
         return given
-    # Command-line values arrive typed by Hydra (1 vs "1"): match on the text.
-    same_text = [c for c in classes if str(c) == str(given)]
-    if len(same_text) == 1:
-        return same_text[0]
+    # Command-line values arrive typed by Hydra (1 vs "1"), and some files
+    # quote their labels ('1'): match on the text, then on the unquoted text.
+    for text_of in (str, _unquoted):
+        same = [c for c in classes if text_of(c) == text_of(given)]
+        if len(same) == 1:
+            if text_of is _unquoted:
+                log.info("dataset.positive_label=%r matches label %r", given, same[0])
+            return same[0]
     raise DataError(
         f"dataset.positive_label={given!r} is not a label of {target!r}; its "
         f"labels are {classes}." + did_you_mean(str(given), map(str, classes))
     )
+
+
+def _unquoted(value: Any) -> str:
+    return str(value).strip().strip("'\"")
 
 
 def _digest(X: pd.DataFrame, y: pd.Series) -> str:

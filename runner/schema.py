@@ -80,6 +80,9 @@ class MetricsConfig:
     zero_division: float = float("nan")
     # Probability of the positive class from which a prediction is positive.
     threshold: float = 0.5
+    # Metric (e.g. f1) whose best threshold on the validation rows replaces
+    # `threshold`; null keeps `threshold`.
+    tune_threshold: str | None = None
 
 
 @dataclass
@@ -97,12 +100,37 @@ class TrackingConfig:
 
 
 @dataclass
+class DiagnosticsConfig:
+    # Run the diagnostics at all.
+    enabled: bool = True
+    # Accuracy must beat the majority baseline's by more than this.
+    paradox_margin: float = 0.01
+    # Majority-class share from which the classes count as imbalanced.
+    imbalance: float = 0.75
+    # On imbalanced classes, warn below these (recall: of the positive class).
+    paradox_min_recall: float = 0.5
+    paradox_min_balanced_accuracy: float = 0.6
+    paradox_min_mcc: float = 0.2
+    # Largest train-minus-val gap of a bounded primary metric (f1, accuracy).
+    overfit_gap: float = 0.1
+    # Largest gap of an error metric (rmse), as a fraction of its val value.
+    overfit_relative_gap: float = 0.5
+    # Largest fraction of val/test rows that may repeat a training row.
+    duplicate_fraction: float = 0.05
+    # Single-feature score (ROC AUC, |corr|, purity) that flags a leak.
+    feature_score: float = 0.99
+    # Test score (bounded metrics) that is suspiciously perfect.
+    near_perfect: float = 0.999
+
+
+@dataclass
 class RunnerConfig:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     model: dict[str, Any] = field(default_factory=dict)
     split: SplitConfig = field(default_factory=SplitConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
     # Seed of every random choice: split, model, numpy.
     seed: int = 0
     # Class-path prefixes a config may name.
@@ -153,5 +181,6 @@ _DATACLASS_FIELDS: dict[str, type] = {
     "RunnerConfig.split": SplitConfig,
     "RunnerConfig.metrics": MetricsConfig,
     "RunnerConfig.tracking": TrackingConfig,
+    "RunnerConfig.diagnostics": DiagnosticsConfig,
     "DatasetConfig.preprocess": PreprocessConfig,
 }

@@ -52,11 +52,20 @@ def check_split(data: Dataset, cfg: Any) -> None:
     _check_sizes(data, cfg)
 
 
+def split_sizes(n: int, cfg: Any) -> tuple[int, int, int]:
+    """Rows in train, val and test, exactly as :func:`make_split` cuts them."""
+    n_test = math.ceil(n * cfg.test_size)
+    n_val = math.ceil((n - n_test) * _val_share(cfg))
+    return n - n_test - n_val, n_val, n_test
+
+
+def _val_share(cfg: Any) -> float:
+    return float(cfg.val_size / (1 - cfg.test_size))
+
+
 def _check_sizes(data: Dataset, cfg: Any) -> None:
     n = len(data.y)
-    n_test = math.ceil(n * cfg.test_size)
-    n_val = math.ceil(n * cfg.val_size)
-    n_train = n - n_test - n_val
+    n_train, n_val, n_test = split_sizes(n, cfg)
     sizes = f"train {n_train}, val {n_val}, test {n_test} of {n} rows"
     fix = "Use more rows or change split.val_size / split.test_size."
     if data.task == "regression" or not _stratified(data, cfg):
@@ -96,7 +105,7 @@ def make_split(data: Dataset, cfg: Any, seed: int) -> Split:
     rest, test = train_test_split(
         rows, test_size=cfg.test_size, random_state=seed, stratify=strat
     )
-    val_share = cfg.val_size / (1 - cfg.test_size)
+    val_share = _val_share(cfg)
     strat_rest = y[rest] if strat is not None else None
     train, val = train_test_split(
         rest, test_size=val_share, random_state=seed, stratify=strat_rest
@@ -108,10 +117,7 @@ def _time_split(data: Dataset, cfg: Any) -> Split:
     """Oldest rows train, the next validate, the newest test."""
     assert data.time is not None
     order = np.argsort(data.time.to_numpy(), kind="stable")
-    n = len(order)
-    n_test = math.ceil(n * cfg.test_size)
-    n_val = math.ceil(n * cfg.val_size)
-    n_train = n - n_test - n_val
+    n_train, n_val, _ = split_sizes(len(order), cfg)
     return Split(
         order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]
     )

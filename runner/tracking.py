@@ -86,7 +86,9 @@ def close_stale_runs(client: Any, experiment_id: str) -> int:
     host = socket.gethostname()
     stale = client.search_runs(
         [experiment_id],
-        filter_string=f"attributes.status = 'RUNNING' and tags.`runner.host` = '{host}'",
+        filter_string=(
+            f"attributes.status = 'RUNNING' and tags.`runner.host` = '{host}'"
+        ),
         max_results=200,
     )
     closed = 0
@@ -95,8 +97,9 @@ def close_stale_runs(client: Any, experiment_id: str) -> int:
         if pid and not _alive(pid):
             client.set_tag(run.info.run_id, "runner.error", f"process {pid} died")
             client.set_terminated(run.info.run_id, status="KILLED")
-            log.warning("Closed run %s left RUNNING by dead process %d",
-                        run.info.run_id, pid)
+            log.warning(
+                "Closed run %s left RUNNING by dead process %d", run.info.run_id, pid
+            )
             closed += 1
     return closed
 
@@ -152,11 +155,17 @@ def git_commit() -> tuple[str, bool]:
     try:
         commit = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=True,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=5, check=True,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown", False
