@@ -20,22 +20,38 @@ def register() -> None:
 
     schema.register()
     if not OmegaConf.has_resolver("runner_home"):
-        OmegaConf.register_new_resolver("runner_home", lambda: str(runner_home()))
-        OmegaConf.register_new_resolver("runner_uid", lambda: PROCESS_UID)
+        # Cached, so that a sweep's jobs composed in joblib, Ray or Submitit
+        # workers (Hydra copies the launcher's resolver cache into each job's
+        # config) resolve hydra.sweep.dir to the launcher's folder, not their own.
+        OmegaConf.register_new_resolver(
+            "runner_home", lambda: str(runner_home()), use_cache=True
+        )
+        OmegaConf.register_new_resolver(
+            "runner_uid", lambda: PROCESS_UID, use_cache=True
+        )
+    from runner._sweep import register_resolvers
+
+    register_resolvers()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     register()
+    from runner import _store_worker
     from runner._preflight import preflight
 
+    # MLflow starts in a worker process now, on the other core, while this
+    # one checks the config, loads the data and fits.
+    worker = _store_worker.start()
     try:
-        preflight(argv)
+        preflight(argv, on_uri=worker.open if worker is not None else None)
+        return _hydra_main(argv)
     except RunnerError as exc:
         print(f"runner: error: {exc}", file=sys.stderr)
         return 2
-    return _hydra_main(argv)
+    finally:
+        _store_worker.stop()
 
 
 def _hydra_main(argv: list[str]) -> int:
@@ -43,17 +59,19 @@ def _hydra_main(argv: list[str]) -> int:
 
     @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
     def task(cfg: Any) -> float:
-        from runner._job import run_job
+        from runner._sweep import run_task
 
-        try:
-            return run_job(cfg)
-        except RunnerError as exc:
-            log.error("%s", exc)
-            raise
+        return run_task(cfg)
+
+    from runner import _sweep
 
     sys.argv = [sys.argv[0], *argv]
     try:
         task()
     except RunnerError:
         return 2
-    return 0
+    except BaseException as exc:
+        _sweep.abort_sweep(exc)  # the parent run of a sweep that stopped early
+        raise
+    result = _sweep.take_result()
+    return 1 if result is not None and not result.ok else 0

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from runner import tracking
+from runner import _sweep, tracking
 from runner._naming import run_name
 from runner.data import Dataset, load_dataset
 from runner.errors import ConfigError
@@ -53,6 +53,12 @@ class JobContext:
     defaults: Any = None
     job_num: int | None = None
     extra_tags: dict[str, str] = field(default_factory=dict)
+    #: Run name to use instead of the derived one (reruns).
+    name: str | None = None
+    #: Set by :func:`run_job` once the run is open (sweep records, reruns).
+    run_id: str | None = None
+    run_name: str | None = None
+    primary: str | None = None
 
     @classmethod
     def from_hydra(cls) -> JobContext:
@@ -131,7 +137,7 @@ def plan_run(cfg: Any, context: JobContext) -> Plan:
     )
     check_split(data, cfg.split)
     suite, primary = _check_metrics(cfg.metrics, data)
-    name = cfg.tracking.run_name or _name(context, data_label)
+    name = context.name or cfg.tracking.run_name or _name(context, data_label)
     split = make_split(data, cfg.split, cfg.seed)
     return Plan(config, data, spec, split, suite, primary, name, context)
 
@@ -229,6 +235,7 @@ def run_job(cfg: Any, context: JobContext | None = None) -> float:
     experiment_id = tracking.ensure_experiment(client, cfg.tracking.experiment, uri)
     tracking.close_stale_runs(client, experiment_id)
     run_id = _open_run(client, experiment_id, plan)
+    context.run_id, context.run_name, context.primary = run_id, plan.name, plan.primary
     with _guard(client, run_id, context.output_dir):
         outcome = _train_and_log(client, run_id, plan, cfg)
     _print_summary(plan, run_id, experiment_id, uri, outcome)
@@ -265,6 +272,7 @@ def _open_run(client: Any, experiment_id: str, plan: Plan) -> str:
         ),
         "runner.output_dir": str(plan.context.output_dir),
         "runner.overrides": " ".join(plan.context.overrides),
+        **_sweep.job_tags(),
         **plan.context.extra_tags,
     }
     if plan.data.file_sha256:
@@ -374,7 +382,7 @@ def _train_and_log(client: Any, run_id: str, plan: Plan, cfg: Any) -> Outcome:
         draw_all(artifacts, plan, predictions, evaluations)
     client.log_artifacts(run_id, str(artifacts))
     if cfg.tracking.log_model:
-        _log_model(run_id, pipe)
+        _log_model(client, run_id, pipe, plan.context.output_dir)
     return Outcome(values, diagnostics, warnings)
 
 
@@ -527,14 +535,31 @@ def _write_artifacts(
     return folder
 
 
-def _log_model(run_id: str, pipe: Any) -> None:
+def _log_model(client: Any, run_id: str, pipe: Any, folder: Path) -> None:
+    """Log the fitted pipeline as an MLflow model in the skops format.
+
+    Requirements are given, not inferred (inference costs 6-10 s a model),
+    and the skops trusted types are the ones this very pipeline holds.
+    """
+    from runner._requirements import model_requirements
+    from runner._store_worker import StoreClient
+
+    if isinstance(client, StoreClient):
+        import pickle
+
+        path = folder / "pipeline.pkl"
+        path.write_bytes(pickle.dumps(pipe))
+        try:
+            client.log_sklearn_model(run_id, str(path), model_requirements())
+        finally:
+            path.unlink()
+        return
     import mlflow
     import mlflow.sklearn
     import skops.io as sio
 
-    from runner._requirements import model_requirements
-
     trusted = sio.get_untrusted_types(data=sio.dumps(pipe))
+    mlflow.set_tracking_uri(client.tracking_uri)
     with mlflow.start_run(run_id=run_id):
         mlflow.sklearn.log_model(
             pipe,

@@ -8,8 +8,10 @@ The rule (also in the README):
    whose value differs from the default: other group choices
    (``split=time``) and keys, named by their last component
    (``max_depth=3``) or in full when two overrides share it.  Tracking,
-   Hydra and data-location keys (``tracking.*``, ``hydra.*``,
-   ``dataset.path``, ``dataset.target``) never appear.
+   Hydra and data-reading keys (``tracking.*``, ``hydra.*``,
+   ``dataset.path``, ``dataset.target``, ``dataset.positive_label``,
+   ``dataset.header``, ``dataset.sep``, ``dataset.na_values``,
+   ``dataset.thousands``, ``dataset.drop_missing_target``) never appear.
 3. Values are short: floats with 4 significant digits, paths by their last
    part, text cut to 24 characters; ``/`` never appears.
 4. Parts are joined with ``-``; names longer than 100 characters are cut and
@@ -26,7 +28,13 @@ from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any
 
-_HIDDEN_PREFIXES = ("tracking", "hydra", "dataset.path", "dataset.target")
+# Keys that say where the data is and how to read it, not what the experiment
+# varies; `dataset.drop` (which changes the features) stays visible.
+_HIDDEN_PREFIXES = (
+    "tracking", "hydra", "dataset.path", "dataset.target", "dataset.positive_label",
+    "dataset.header", "dataset.sep", "dataset.na_values", "dataset.thousands",
+    "dataset.drop_missing_target",
+)
 _MAX_LEN = 100
 
 
@@ -52,7 +60,7 @@ def run_name(
 
 def _shown(key: str) -> bool:
     bare = key.lstrip("+~")
-    if bare in ("model", "dataset"):
+    if bare in ("model", "dataset", "sweep"):
         return False
     return not any(bare == p or bare.startswith(p + ".") for p in _HIDDEN_PREFIXES)
 

@@ -230,7 +230,8 @@ def _build(
     if task != "regression":
         classes = _classes(y, target)
         positive = _positive_label(classes, cfg.positive_label, task, target)
-        y = y.astype(object)
+        if not pd.api.types.is_numeric_dtype(y):
+            y = y.astype(object)  # plain Python strings, as scikit-learn expects
     else:
         y = y.astype(float)
     return Dataset(

@@ -13,6 +13,8 @@ import logging
 import os
 import socket
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +53,17 @@ def artifact_root(uri: str, experiment: str) -> str | None:
 
 
 def client_for(uri: str) -> Any:
-    """An MlflowClient on ``uri`` (imports MLflow on first use)."""
+    """An MlflowClient on ``uri``.
+
+    When this process started the MLflow worker for ``uri`` (see
+    :mod:`runner._store_worker`), its proxy; otherwise a client of our own,
+    which imports MLflow on first use.
+    """
+    from runner._store_worker import worker_for
+
+    worker = worker_for(uri)
+    if worker is not None:
+        return worker
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from mlflow import MlflowClient
 
@@ -59,13 +71,17 @@ def client_for(uri: str) -> Any:
 
 
 def ensure_experiment(client: Any, name: str, uri: str) -> str:
-    """Id of experiment ``name``, created (once, race-safe) if missing."""
-    from mlflow.exceptions import MlflowException
+    """Id of experiment ``name``, created if missing.
 
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        return str(found.experiment_id)
-    try:
+    On a sqlite store the first use creates the schema, and several processes
+    doing that at once corrupt it (CASES C17).  A file lock beside the
+    database serialises this first step across processes; later runs take the
+    lock only for the experiment lookup.
+    """
+    with _store_lock(uri):
+        found = client.get_experiment_by_name(name)
+        if found is not None:
+            return str(found.experiment_id)
         return str(
             client.create_experiment(
                 name,
@@ -73,12 +89,22 @@ def ensure_experiment(client: Any, name: str, uri: str) -> str:
                 tags={"mlflow.experimentKind": "custom_model_development"},
             )
         )
-    except MlflowException:
-        # Another process created it between our lookup and our create.
-        found = client.get_experiment_by_name(name)
-        if found is None:
-            raise
-        return str(found.experiment_id)
+
+
+@contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    lock_path = Path(uri[len("sqlite:///") :] + ".lock")
+    with lock_path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def close_stale_runs(client: Any, experiment_id: str) -> int:

@@ -47,6 +47,13 @@ def predictions(store: Store, run: Any, tmp: Path) -> pd.DataFrame:
     )
 
 
+def same_values(a: dict[str, float], b: dict[str, float]) -> bool:
+    """Equal keys and values, NaN equal to NaN (an undefined metric)."""
+    return a.keys() == b.keys() and all(
+        a[k] == b[k] or (np.isnan(a[k]) and np.isnan(b[k])) for k in a
+    )
+
+
 def only_run(store: Store) -> Any:
     runs = store.runs()
     assert len(runs) == 1, [r.info.run_name for r in runs]
@@ -100,8 +107,13 @@ def test_default_run_logs_everything(
         "predictions.csv",
         "confusion_matrix.csv",
         "confusion_matrix.png",
-        "model",
+        "diagnostics.json",
     } <= names
+    models = store.client().search_logged_models(
+        experiment_ids=[run.info.experiment_id],
+        filter_string=f"source_run_id='{run.info.run_id}'",
+    )
+    assert [lm.name for lm in models] == ["model"]
 
     pred = predictions(store, run, tmp_path)
     y, p = pred["y_true"], pred["y_pred"]
@@ -117,9 +129,9 @@ def test_default_run_logs_everything(
     assert m["test/roc_auc"] == pytest.approx(
         skm.roc_auc_score(y == pos, pred[f"proba_{pos}"]), abs=1e-12
     )
-    proba = np.column_stack([pred[f"proba_{pos}"], 1 - pred[f"proba_{pos}"]])
+    proba = np.column_stack([1 - pred[f"proba_{pos}"], pred[f"proba_{pos}"]])
     assert m["test/log_loss"] == pytest.approx(
-        skm.log_loss(y, proba, labels=[pos, "benign"]), abs=1e-9
+        skm.log_loss(y, proba, labels=["benign", pos]), abs=1e-9
     )
     assert m["test/tp"] == ((y == pos) & (p == pos)).sum()
     assert m["test/fn"] == ((y == pos) & (p != pos)).sum()
@@ -156,7 +168,7 @@ def test_model_is_loadable_and_predicts_like_the_run(
 def test_titanic_csv(run_cli: RunCli, store: Store, tmp_path: Path) -> None:
     run_cli(*TITANIC, "model=hgb", "tracking.log_model=false")
     run = only_run(store)
-    assert run.info.run_name == "hgb-titanic"
+    assert run.info.run_name == "hgb-titanic-drop=[alive]"
     m = run.data.metrics
     pred = pd.read_csv(artifact(store, run, "predictions.csv", tmp_path))
     y, p = pred["y_true"], pred["y_pred"]
@@ -208,7 +220,7 @@ def test_rf_on_diabetes_is_a_regressor(run_cli: RunCli, store: Store) -> None:
 
 def test_multirun_gives_one_run_per_job(run_cli: RunCli, store: Store) -> None:
     run_cli("-m", "model=rf,logreg", "dataset=iris", "tracking.log_model=false")
-    runs = store.runs()
+    runs = [r for r in store.runs() if "mlflow.parentRunId" in r.data.tags]
     assert sorted(r.info.run_name for r in runs) == ["logreg-iris", "rf-iris"]
     assert {r.info.status for r in runs} == {"FINISHED"}
     dirs = {r.data.tags["runner.output_dir"] for r in runs}
@@ -222,7 +234,7 @@ def test_same_config_twice_gives_identical_metrics(
     run_cli(*args)
     run_cli(*args)
     first, second = store.runs()
-    assert first.data.metrics == second.data.metrics
+    assert same_values(first.data.metrics, second.data.metrics)
     assert (
         first.data.tags["runner.config_hash"] == second.data.tags["runner.config_hash"]
     )

@@ -57,7 +57,7 @@ def test_run_names_follow_the_documented_rule() -> None:
     assert "/" not in run_name("rf", "x", [("dataset.sep", "a/b")], lambda k: object())
 
 
-def test_c26_runs_started_together_get_their_own_folders(store: Store) -> None:
+def test_c26_c17_runs_started_together_get_their_own_folders(store: Store) -> None:
     cmd = [
         sys.executable,
         "-m",
@@ -76,8 +76,7 @@ def test_c26_runs_started_together_get_their_own_folders(store: Store) -> None:
         )
         for _ in range(3)
     ]
-    # The store exists before the 3 processes race (concurrent creation of a
-    # fresh sqlite file is a separate, known MLflow problem: see C17).
+    # The store does not exist yet: the three also race to create it (C17).
     for p in procs:
         p.communicate(timeout=300)
     runs = store.runs()

@@ -59,7 +59,9 @@ def left_out(zero_division: float) -> str:
     return f"counted as {zero_division!r}"
 
 
-def accuracy_value(correct: int, n: int, majority: int, label: object) -> Value:
+def accuracy_value(
+    correct: int, n: int, majority: int, label: object, note: str = ""
+) -> Value:
     """Accuracy, with the accuracy-paradox caveat when it is not above the
     majority-class baseline (a model can score 0.99 by never flagging fraud).
     """
@@ -69,8 +71,8 @@ def accuracy_value(correct: int, n: int, majority: int, label: object) -> Value:
         return Value("accuracy", accuracy)
     cause = (
         f"accuracy paradox: accuracy {accuracy:.6g} is not above the "
-        f"majority-class baseline {baseline:.6g} (always predicting '{label}'); "
-        "rank models by recall, balanced_accuracy or mcc instead"
+        f"majority-class baseline {baseline:.6g} (always predicting '{label}')"
+        f"{note}; rank models by recall, balanced_accuracy or mcc instead"
     )
     return Value("accuracy", accuracy, cause, PRIMARY_SETTING)
 

@@ -165,8 +165,12 @@ def encode(y: NDArray[Any], spec: ClassSpec, name: str) -> Codes:
     classes = spec.labels
     if y.dtype.kind == "b":
         y = y.view(np.uint8)
+    elif y.dtype == np.uint64:
+        y = y.astype(np.int64)  # uint64 - int64 has no exact common type
     if y.dtype.kind in "iu" and classes.dtype.kind in "iub":
         return _encode_ints(y, classes.astype(np.int64), spec, name)
+    if y.dtype.kind == "O" or classes.dtype.kind == "O":
+        return _encode_objects(y, spec, name)
     return _encode_search(y, spec, name)
 
 
@@ -186,7 +190,7 @@ def _encode_ints(
         return _encode_search(y, spec, name)
     table = np.full(span, k, dtype=np.intp)
     table[classes - base] = np.arange(k)
-    codes = table[y - base]
+    codes: Codes = table[y - base]
     if int(codes.max()) == k:
         raise _unknown(y, spec, name)
     return codes
@@ -207,6 +211,22 @@ def _encode_search(y: NDArray[Any], spec: ClassSpec, name: str) -> Codes:
     if found.shape != y.shape or not found.all():
         raise _unknown(y, spec, name)
     return np.asarray(order[slots])
+
+
+def _encode_objects(y: NDArray[Any], spec: ClassSpec, name: str) -> Codes:
+    # Python objects may not be orderable (1 < "x" fails) but are hashable,
+    # and a dict lookup uses the same == as the other paths.
+    table = {label: code for code, label in enumerate(spec.items)}
+    try:
+        codes = np.array([table.get(v, spec.k) for v in y.tolist()], dtype=np.intp)
+    except TypeError as err:
+        raise ValueError(
+            f"{name} holds unhashable values (e.g. lists), which cannot be class "
+            "labels. Pass one scalar label per row."
+        ) from err
+    if int(codes.max()) == spec.k:
+        raise _unknown(y, spec, name)
+    return codes
 
 
 def _unknown(y: NDArray[Any], spec: ClassSpec, name: str) -> ValueError:

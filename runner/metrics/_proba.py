@@ -31,7 +31,8 @@ def binary_brier(is_pos: Bools, proba: Floats) -> float:
 
 def true_class_proba(true: NDArray[Any], proba: Floats) -> Floats:
     """``proba[i, true[i]]`` for every row."""
-    return proba[np.arange(true.size), true]
+    picked: Floats = proba[np.arange(true.size), true]
+    return picked
 
 
 def multiclass_brier(p_true: Floats, proba: Floats) -> float:

@@ -3,8 +3,8 @@
 The scores of the positive rows and of the negative rows are sorted
 separately: that is one sort of the scores, partitioned by class, and it
 needs no index array, so it costs less than ``np.argsort`` of all of them.
-One binary search of the positives among the negatives then gives, for every
-positive, the number of negatives below it and of negatives tied with it,
+One binary search of the distinct positive scores among the negatives then
+gives, for each of them, the number of negatives below it and tied with it,
 which is all that the two curves depend on.
 
 Ties are handled as scikit-learn does: rows with equal scores share one
@@ -28,15 +28,23 @@ Counts = NDArray[np.intp]
 
 @dataclass(frozen=True)
 class Ranked:
-    """Sorted scores of positives and negatives and how they interleave."""
+    """How the distinct scores of the positives sit among the negatives.
 
-    pos: Floats
-    neg: Floats
+    Entry ``i`` describes the ``i``-th distinct positive score, lowest first:
+    where its run starts among the sorted positive scores, how many positives
+    have it, and how many negatives score below it and tie with it.
+    """
+
+    n_pos: int
+    n_neg: int
+    first: Counts
+    size: Counts
     below: Counts
+    tied: Counts
 
     @property
     def defined(self) -> bool:
-        return bool(self.pos.size and self.neg.size)
+        return bool(self.n_pos and self.n_neg)
 
 
 def rank(is_pos: Bools, scores: Floats) -> Ranked:
@@ -51,54 +59,55 @@ def rank(is_pos: Bools, scores: Floats) -> Ranked:
     """
     pos = np.sort(scores[is_pos])
     neg = np.sort(scores[~is_pos])
-    below = np.searchsorted(neg, pos, side="left")
-    return Ranked(pos, neg, below)
+    first = _run_starts(pos)
+    size = np.diff(first, append=pos.size)
+    values = pos[first]
+    below = np.searchsorted(neg, values, side="left")
+    return Ranked(pos.size, neg.size, first, size, below, _tied(neg, values, below))
+
+
+def _run_starts(ordered: Floats) -> Counts:
+    """Index where each run of equal values starts in a sorted array."""
+    change = np.empty(ordered.size, dtype=bool)
+    change[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=change[1:])
+    return np.flatnonzero(change)
+
+
+def _tied(neg: Floats, values: Floats, below: Counts) -> Counts:
+    """Number of negatives equal to each value; ``below`` is where it would go."""
+    tied = np.zeros_like(below)
+    if not neg.size:
+        return tied
+    hit = neg[np.minimum(below, neg.size - 1)] == values
+    if hit.any():
+        # Only values that occur among the negatives need the second search;
+        # with continuous scores there are few or none.
+        upto = np.searchsorted(neg, values[hit], side="right")
+        tied[hit] = upto - below[hit]
+    return tied
 
 
 def roc_auc(ranked: Ranked) -> float:
     """Tie-aware ROC AUC; both classes must be present."""
-    n_pos, n_neg = ranked.pos.size, ranked.neg.size
     # Twice the Mann-Whitney U: 2 per negative below a positive, 1 per tie. It
     # is an exact integer, so the one division below is correctly rounded.
-    twice_u = 2 * int(ranked.below.sum(dtype=np.int64)) + _ties(ranked)
-    return twice_u / (2 * n_pos * n_neg)
-
-
-def _ties(ranked: Ranked) -> int:
-    """Number of (positive, negative) pairs with equal scores."""
-    if not ranked.neg.size:
-        return 0
-    slots = np.minimum(ranked.below, ranked.neg.size - 1)
-    tied = ranked.neg[slots] == ranked.pos
-    if not tied.any():
-        return 0
-    # Only positives whose score occurs among the negatives need the second
-    # search; with continuous scores there are few or none.
-    keys = ranked.pos[tied]
-    upto = np.searchsorted(ranked.neg, keys, side="right")
-    return int((upto - ranked.below[tied]).sum(dtype=np.int64))
+    pairs = ranked.size * (2 * ranked.below + ranked.tied)
+    twice_u = int(pairs.sum(dtype=np.int64))
+    return twice_u / (2 * ranked.n_pos * ranked.n_neg)
 
 
 def average_precision(ranked: Ranked) -> float:
     """Average precision, not interpolated; at least one positive needed.
 
-    At the threshold of a positive's score, the rows at or above it are the
-    positives from the start of its tie group on and the negatives not below
-    it; each positive adds that precision divided by the number of positives.
+    At the threshold of a distinct positive score, the rows at or above it
+    are the positives from the start of its run on and the negatives not
+    below it; its positives each add that precision over the positive count.
     """
-    n_pos, n_neg = ranked.pos.size, ranked.neg.size
-    pos_above = n_pos - _group_starts(ranked.pos)
-    neg_above = n_neg - ranked.below
-    return float(np.sum(pos_above / (pos_above + neg_above))) / n_pos
-
-
-def _group_starts(ordered: Floats) -> Counts:
-    """For each element of a sorted array, the index where its run starts."""
-    starts = np.empty(ordered.size, dtype=bool)
-    starts[:1] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
-    index = np.where(starts, np.arange(ordered.size), 0)
-    return np.maximum.accumulate(index)
+    pos_above = ranked.n_pos - ranked.first
+    neg_above = ranked.n_neg - ranked.below
+    precision = pos_above / (pos_above + neg_above)
+    return float(np.sum(ranked.size * precision)) / ranked.n_pos
 
 
 def ovr_curves(true: NDArray[Any], scores: Floats) -> tuple[Floats, Floats]:
@@ -111,7 +120,7 @@ def ovr_curves(true: NDArray[Any], scores: Floats) -> tuple[Floats, Floats]:
     aucs, aps = np.full(k, np.nan), np.full(k, np.nan)
     for c in range(k):
         ranked = rank(true == c, scores[:, c])
-        if ranked.pos.size:
+        if ranked.n_pos:
             aps[c] = average_precision(ranked)
         if ranked.defined:
             aucs[c] = roc_auc(ranked)

@@ -143,8 +143,7 @@ _DEFINITIONS: list[MetricDef] = [
     ),
     _def(
         "fp",
-        "Rows predicted as dataset.positive_label whose true label is the other "
-        "class.",
+        "Rows predicted as dataset.positive_label whose true label is the other class.",
         "minimize",
         _BIN,
     ),
@@ -365,9 +364,7 @@ def check_task(task: object) -> Task:
             return known
     close = difflib.get_close_matches(str(task), TASKS, n=1)
     hint = f" Did you mean '{close[0]}'?" if close else ""
-    raise ValueError(
-        f"unknown task {task!r}.{hint} Use one of {', '.join(TASKS)}."
-    )
+    raise ValueError(f"unknown task {task!r}.{hint} Use one of {', '.join(TASKS)}.")
 
 
 def task_metrics(task: str) -> list[str]:
@@ -378,7 +375,12 @@ def task_metrics(task: str) -> list[str]:
 def suggest(name: str, candidates: list[str]) -> list[str]:
     """Close matches for a misspelled metric name, best first (at most 4)."""
     key = name.strip().lower().removeprefix("neg_")
+    aliases = difflib.get_close_matches(key, list(_ALIASES), n=1, cutoff=0.85)
     found = [c for c in _ALIASES.get(key, ()) if c in candidates]
+    found += [c for a in aliases for c in _ALIASES[a] if c in candidates]
+    family = key.partition(".")[0] + "_per_class"
+    if "." in key and family in candidates:
+        found.append(family)  # a per-class key such as "precision.cat"
     for suffix in _AVERAGING_SUFFIXES:
         base = key.removesuffix(suffix)
         if base != key and base in candidates:

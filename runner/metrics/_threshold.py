@@ -41,7 +41,9 @@ def _mcc(tp: Ints, pp: Ints, n_pos: int, n: int) -> Floats:
     fn = n_pos - tp
     tn = (n - n_pos) - fp
     den = np.sqrt(pp * float(n_pos) * float(n - n_pos) * (n - pp))
-    return _divide(tp * tn - fp * fn, den)
+    # A constant prediction carries no information: MCC 0 (scikit-learn's
+    # convention too), so that such a threshold can still be compared.
+    return np.nan_to_num(_divide(tp * tn - fp * fn, den), nan=0.0)
 
 
 def _divide(num: NDArray[Any], den: NDArray[Any]) -> Floats:

@@ -80,8 +80,7 @@ class MetricWarning:
 
     def __str__(self) -> str:
         return (
-            f"{self.metric}: {self.cause}; logged {self.value!r} "
-            f"(see {self.setting})"
+            f"{self.metric}: {self.cause}; logged {self.value!r} (see {self.setting})"
         )
 
 
