@@ -211,7 +211,8 @@ def sqlite_path(uri: str) -> Path | None:
     """File of a ``sqlite:///`` URI, or None for any other store."""
     if not uri.startswith("sqlite:///"):
         return None
-    return Path(uri[len("sqlite:///") :])
+    # Relative to the current folder, as MLflow reads it.
+    return Path(uri[len("sqlite:///") :]).absolute()
 
 
 def _check_statuses(statuses: Iterable[str]) -> None:
@@ -234,7 +235,7 @@ def _check_store_file(path: Path, uri: str) -> None:
 
 def _connect(path: Path) -> sqlite3.Connection:
     # Read-only: a comparison never writes, and never creates a missing file.
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
 
 
 def _schema_ok(conn: sqlite3.Connection) -> bool:
@@ -268,12 +269,16 @@ def _parse_filter(text: str | None) -> _Filter | None:
     try:
         clauses = SearchUtils.parse_search_filter(text)
     except MlflowException as exc:
-        raise ConfigError(
-            f"the MLflow filter string {text!r} does not parse: {exc.message} "
-            'Write AND-ed comparisons such as "metrics.`val/f1` > 0.8 and '
-            "tags.`runner.choice.model` = 'rf'\"."
-        ) from exc
+        raise _filter_error(text, exc) from exc
     return _Filter(text, list(clauses))
+
+
+def _filter_error(text: str, exc: Any) -> ConfigError:
+    return ConfigError(
+        f"the MLflow filter string {text!r} does not parse: {exc.message} Write "
+        'AND-ed comparisons such as "metrics.`val/f1` > 0.8 and '
+        "tags.`runner.choice.model` = 'rf'\"."
+    )
 
 
 def _needs_client(parsed: _Filter | None) -> bool:
@@ -287,9 +292,14 @@ def _matches(parsed: _Filter | None, runs: list[Any]) -> set[str]:
     """Run ids of the light MLflow ``Run`` entities that match the filter."""
     if parsed is None:
         return {r.info.run_id for r in runs}
+    from mlflow.exceptions import MlflowException
     from mlflow.utils.search_utils import SearchUtils
 
-    return {r.info.run_id for r in SearchUtils.filter(runs, parsed.text)}
+    try:
+        return {r.info.run_id for r in SearchUtils.filter(runs, parsed.text)}
+    except MlflowException as exc:
+        # Comparators are checked only when a run is matched.
+        raise _filter_error(parsed.text, exc) from exc
 
 
 def _entity(
@@ -345,12 +355,14 @@ def _fetch_sql(
         metrics = _metrics_sql(conn, run_ids, metric_keys | filter_metrics)
         tags = _tags_sql(conn, run_ids, filter_tags)
         params = _params_sql(conn, run_ids, filter_params)
-        logged |= _logged_keys_sql(conn, run_ids)
         page_records = [
             _record(row, metrics.get(row[0], {}), tags.get(row[0], {}), metric_keys)
             for row in page
         ]
-        records += _keep(page_records, query, parsed, metrics, tags, params)
+        kept = _keep(page_records, query, parsed, metrics, tags, params)
+        if kept:
+            logged |= _logged_keys_sql(conn, [r.run_id for r in kept])
+        records += kept
     log.info("Read %d runs from the sqlite store <route=sql>", len(records))
     return RunSet(records, logged, experiments, "sql")
 
@@ -545,16 +557,21 @@ def _client_pages(
     if query.filter_string:
         clauses.append(query.filter_string)
     text = " and ".join(clauses)
+    from mlflow.exceptions import MlflowException
+
     wanted = set(query.run_ids)
     key, value = _PARENT_TAG
     token = None
     while True:
-        page = client.search_runs(
-            experiment_ids,
-            filter_string=text,
-            max_results=max(page_size, 1000),
-            page_token=token,
-        )
+        try:
+            page = client.search_runs(
+                experiment_ids,
+                filter_string=text,
+                max_results=max(page_size, 1000),
+                page_token=token,
+            )
+        except MlflowException as exc:
+            raise _filter_error(query.filter_string or text, exc) from exc
         for run in page:
             parent = run.data.tags.get(key) == value
             kept = (

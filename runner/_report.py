@@ -21,6 +21,7 @@ import html
 import io
 import logging
 import math
+import os
 import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -48,6 +49,7 @@ ul.notes li { margin: 0.2rem 0; } .warning { color: #a10000; }
 figure { margin: 1rem 0; } figcaption { font-size: 0.85rem; color: #555; }
 img { max-width: 100%; height: auto; border: 1px solid #eee; }
 p.missing { color: #777; font-style: italic; }
+div.scroll { overflow-x: auto; max-width: 100%; }
 """
 
 
@@ -133,7 +135,7 @@ def _table(comparison: Any) -> str:
     if selecting:
         head = [*head, "failed constraints"]
     numeric = {i for i, h in enumerate(head) if "/" in h or h == "rank"}
-    out = ['<table id="runs">', "<thead><tr>"]
+    out = ['<div class="scroll"><table id="runs">', "<thead><tr>"]
     out += [f"<th>{_e(h)}</th>" for h in head]
     out.append("</tr></thead><tbody>")
     for row in comparison.rows:
@@ -143,7 +145,7 @@ def _table(comparison: Any) -> str:
         for i, value in enumerate(values):
             out.append(_cell(head[i], value, row.record, i in numeric))
         out.append("</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "".join(out)
 
 
@@ -426,10 +428,11 @@ def _confusions(records: list[RunRecord], uri: str) -> bytes | str:
 def _artifact_rows(record: RunRecord, path: str, uri: str) -> list[list[str]]:
     """Rows of a CSV artifact of ``record``; [] when it cannot be read."""
     root = record.artifact_uri or ""
-    if root.startswith("file://"):
+    if root.startswith("file://") or root.startswith("/"):
         # A local artifact root is read in place: no MLflow import, no copy.
         local = _local_artifact(root, path)
         return _read_csv(local) if local.is_file() else []
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         import mlflow.artifacts
 

@@ -112,6 +112,8 @@ def stop() -> None:
 def _serve(inbox: BinaryIO, outbox: BinaryIO) -> None:
     from mlflow import MlflowClient
 
+    from runner.tracking import store_lock
+
     client: Any = None
     failed_open: Exception | None = None
     open_runs: set[str] = set()
@@ -124,8 +126,11 @@ def _serve(inbox: BinaryIO, outbox: BinaryIO) -> None:
             # No reply: the caller does not wait.  A failure is raised by the
             # next call instead.
             try:
-                client = MlflowClient(tracking_uri=args[0])
-                client.search_experiments(max_results=1)  # opens the store
+                # Opening a fresh sqlite file creates its schema: one process
+                # at a time (see runner.tracking.store_lock).
+                with store_lock(args[0]):
+                    client = MlflowClient(tracking_uri=args[0])
+                    client.search_experiments(max_results=1)
             except Exception as exc:
                 failed_open = exc
             continue

@@ -51,8 +51,17 @@ ENV_START = "RUNNER_SWEEP_START"
 #: File each job writes into its output folder.
 JOB_RECORD = "runner_job.json"
 #: Packages whose versions every run records (``runner.versions`` tag).
-VERSIONED = ("runner", "mlflow", "scikit-learn", "numpy", "pandas", "scipy",
-             "hydra-core", "omegaconf", "skops")
+VERSIONED = (
+    "runner",
+    "mlflow",
+    "scikit-learn",
+    "numpy",
+    "pandas",
+    "scipy",
+    "hydra-core",
+    "omegaconf",
+    "skops",
+)
 
 
 @dataclass
@@ -200,8 +209,10 @@ def run_task(cfg: Any) -> float:
             raise
     start = time.perf_counter()
     record = JobRecord(
-        num=context.job_num, name=" ".join(context.overrides) or "defaults",
-        status="FINISHED", overrides=list(context.overrides),
+        num=context.job_num,
+        name=" ".join(context.overrides) or "defaults",
+        status="FINISHED",
+        overrides=list(context.overrides),
     )
     value = math.nan
     try:
@@ -234,7 +245,7 @@ def _log_progress(output_dir: Path, record: JobRecord) -> None:
         sweep_dir = Path(HydraConfig.get().sweep.dir)
     except ValueError:  # not inside a Hydra job
         sweep_dir = output_dir.parent
-    records = read_records(sweep_dir)
+    records = read_records(sweep_dir, nested=False)
     failed = sum(r.status != "FINISHED" for r in records)
     expected = int(os.environ.get(ENV_JOBS, "0") or 0)
     started = float(os.environ.get(ENV_START, "0") or 0)
@@ -243,8 +254,14 @@ def _log_progress(output_dir: Path, record: JobRecord) -> None:
     shown = "" if record.value is None else f" {record.primary}={record.value:.4g}"
     log.info(
         "Sweep: job %d%s done (#%d %s %s%s), %s elapsed, %d failed so far",
-        len(records), of, record.num, record.name, record.status, shown,
-        _duration(elapsed), failed,
+        len(records),
+        of,
+        record.num,
+        record.name,
+        record.status,
+        shown,
+        _duration(elapsed),
+        failed,
     )
 
 
@@ -253,10 +270,15 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
 
 
-def read_records(sweep_dir: Path) -> list[JobRecord]:
-    """Job records under a sweep folder, by job number."""
+def read_records(sweep_dir: Path, nested: bool = True) -> list[JobRecord]:
+    """Job records under a sweep folder, by job number.
+
+    ``nested=False`` looks only one level down (the default job folders), which
+    keeps the per-job progress line cheap in sweeps of hundreds of jobs.
+    """
     records = []
-    for path in sweep_dir.rglob(JOB_RECORD):
+    found = sweep_dir.rglob(JOB_RECORD) if nested else sweep_dir.glob(f"*/{JOB_RECORD}")
+    for path in found:
         try:
             records.append(JobRecord(**json.loads(path.read_text())))
         except (OSError, ValueError, TypeError):
@@ -283,16 +305,21 @@ class SweepCallback(Callback):
         try:
             start_sweep(config)
         except Exception as exc:
-            print(f"runner: error: cannot start the sweep: {type(exc).__name__}: "
-                  f"{exc}", file=sys.stderr)
+            print(
+                f"runner: error: cannot start the sweep: {type(exc).__name__}: {exc}",
+                file=sys.stderr,
+            )
             raise SystemExit(1) from exc
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
         try:
             finish_sweep()
         except Exception as exc:
-            print(f"runner: error: cannot summarise the sweep: "
-                  f"{type(exc).__name__}: {exc}", file=sys.stderr)
+            print(
+                f"runner: error: cannot summarise the sweep: "
+                f"{type(exc).__name__}: {exc}",
+                file=sys.stderr,
+            )
             raise SystemExit(1) from exc
 
 
@@ -342,19 +369,32 @@ def start_sweep(config: Any) -> None:
         tags["runner.sweep.direction"] = str(direction)
     run = client.create_run(experiment_id, run_name=name, tags=tags)
     started = time.time()
-    _pass_to_jobs(config, {
-        ENV_PARENT: run.info.run_id,
-        ENV_SWEEP: sweep_id,
-        ENV_JOBS: str(expected or 0),
-        ENV_START: f"{started:.3f}",
-    })
+    _pass_to_jobs(
+        config,
+        {
+            ENV_PARENT: run.info.run_id,
+            ENV_SWEEP: sweep_id,
+            ENV_JOBS: str(expected or 0),
+            ENV_START: f"{started:.3f}",
+        },
+    )
     _LAST = None
-    _ACTIVE = _Sweep(client, uri, experiment_id, run.info.run_id, sweep_id,
-                     sweep_dir, expected, started, name)
+    _ACTIVE = _Sweep(
+        client,
+        uri,
+        experiment_id,
+        run.info.run_id,
+        sweep_id,
+        sweep_dir,
+        expected,
+        started,
+        name,
+    )
     _ACTIVE.previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
     of = f"{expected} jobs" if expected is not None else "jobs"
-    log.info("Sweep %s: %s, parent run %s <name=%s>", sweep_id, of,
-             run.info.run_id, name)
+    log.info(
+        "Sweep %s: %s, parent run %s <name=%s>", sweep_id, of, run.info.run_id, name
+    )
 
 
 class _SweepTerminated(BaseException):
@@ -409,6 +449,7 @@ def count_jobs(config: Any) -> int | None:
 def sweep_name(config: Any) -> str:
     """Name of the parent run: ``sweep-<model>-<data>`` then what varies."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import IntervalSweep
 
     from runner._naming import short_value
 
@@ -421,7 +462,7 @@ def sweep_name(config: Any) -> str:
             parts.append(str(choices[group]))
     for key, override in swept.items():
         value = override.value()
-        if hasattr(value, "start") and hasattr(value, "end"):  # interval(a, b)
+        if isinstance(value, IntervalSweep):  # Optuna's interval(a, b)
             values = f"{short_value(value.start)}..{short_value(value.end)}"
         else:
             values = ",".join(
@@ -483,10 +524,12 @@ def abort_sweep(exc: BaseException) -> None:
     finally:
         _ACTIVE = None
     client = sweep.client
-    client.set_tag(sweep.parent_run_id, "runner.error",
-                   f"sweep stopped: {type(exc).__name__}: {exc}"[:5000])
-    client.set_terminated(sweep.parent_run_id,
-                          status="KILLED" if killed else "FAILED")
+    client.set_tag(
+        sweep.parent_run_id,
+        "runner.error",
+        f"sweep stopped: {type(exc).__name__}: {exc}"[:5000],
+    )
+    client.set_terminated(sweep.parent_run_id, status="KILLED" if killed else "FAILED")
 
 
 def take_result() -> SweepResult | None:
@@ -520,11 +563,17 @@ def _merge_children(sweep: _Sweep, records: list[JobRecord]) -> list[JobRecord]:
         primary = tags.get("runner.primary_metric")
         value = run.data.metrics.get(f"val/{primary}")
         num = int(tags.get("runner.job_num", "-1"))
-        records.append(JobRecord(
-            num=num, name=run.info.run_name, status=run.info.status,
-            run_id=run_id, primary=primary, value=value,
-            error=tags.get("runner.error") or "the job wrote no record",
-        ))
+        records.append(
+            JobRecord(
+                num=num,
+                name=run.info.run_name,
+                status=run.info.status,
+                run_id=run_id,
+                primary=primary,
+                value=value,
+                error=tags.get("runner.error") or "the job wrote no record",
+            )
+        )
     return sorted(records, key=lambda r: r.num)
 
 
@@ -534,8 +583,11 @@ def best_job(records: list[JobRecord]) -> JobRecord | None:
     if not finished:
         return None
     primary = Counter(r.primary for r in finished).most_common(1)[0][0]
-    ranked = [r for r in finished if r.primary == primary
-              and r.value is not None and math.isfinite(r.value)]
+    ranked = [
+        r
+        for r in finished
+        if r.primary == primary and r.value is not None and math.isfinite(r.value)
+    ]
     if not ranked:
         return None
     try:
@@ -558,52 +610,77 @@ def _log_summary(sweep: _Sweep, result: SweepResult, best: JobRecord | None) -> 
     tags = {"runner.sweep.failed_jobs": ",".join(str(j.num) for j in result.failed)}
     if best is not None and best.value is not None:
         values[f"best/val/{best.primary}"] = best.value
-        tags.update({
-            "runner.primary_metric": str(best.primary),
-            "runner.sweep.best_run_id": str(best.run_id),
-            "runner.sweep.best_run_name": best.name,
-            "runner.sweep.best_job": str(best.num),
-        })
+        tags.update(
+            {
+                "runner.primary_metric": str(best.primary),
+                "runner.sweep.best_run_id": str(best.run_id),
+                "runner.sweep.best_run_name": best.name,
+                "runner.sweep.best_job": str(best.num),
+            }
+        )
     if result.failed:
         reasons = "; ".join(f"#{j.num} {j.name}: {j.error}" for j in result.failed)
         tags["runner.error"] = f"{len(result.failed)} job(s) failed: {reasons}"[:5000]
     metrics = [Metric(k, v, now, 0) for k, v in values.items()]
     sweep.client.log_batch(
-        sweep.parent_run_id, metrics=metrics,
+        sweep.parent_run_id,
+        metrics=metrics,
         tags=[RunTag(k, v) for k, v in tags.items()],
     )
     path = sweep.sweep_dir / "sweep_jobs.csv"
     sweep.sweep_dir.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["job", "name", "status", "primary", "value", "run_id",
-                         "seconds", "error"])
+        writer.writerow(
+            ["job", "name", "status", "primary", "value", "run_id", "seconds", "error"]
+        )
         for j in result.jobs:
-            writer.writerow([j.num, j.name, j.status, j.primary, j.value, j.run_id,
-                             f"{j.seconds:.2f}", j.error or ""])
+            writer.writerow(
+                [
+                    j.num,
+                    j.name,
+                    j.status,
+                    j.primary,
+                    j.value,
+                    j.run_id,
+                    f"{j.seconds:.2f}",
+                    j.error or "",
+                ]
+            )
     sweep.client.log_artifact(sweep.parent_run_id, str(path))
 
 
 def _print_table(sweep: _Sweep, result: SweepResult, best: JobRecord | None) -> None:
-    primary = best.primary if best else next(
-        (j.primary for j in result.jobs if j.primary), "primary")
+    primary = (
+        best.primary
+        if best
+        else next((j.primary for j in result.jobs if j.primary), "primary")
+    )
     width = max([len(j.name) for j in result.jobs] + [4])
-    print(f"sweep    {sweep.name}  ({len(result.jobs)} jobs, parent run "
-          f"{sweep.parent_run_id})")
+    print(
+        f"sweep    {sweep.name}  ({len(result.jobs)} jobs, parent run "
+        f"{sweep.parent_run_id})"
+    )
     print(f"  {'job':>3}  {'name':<{width}}  {'status':<8}  val/{primary}")
     for j in result.jobs:
         value = "-" if j.value is None else f"{j.value:.4f}"
         print(f"  {j.num:>3}  {j.name:<{width}}  {j.status:<8}  {value}")
     if best is not None and best.value is not None:
-        print(f"best     #{best.num} {best.name}  val/{best.primary}="
-              f"{best.value:.4f}  run {best.run_id}")
+        print(
+            f"best     #{best.num} {best.name}  val/{best.primary}="
+            f"{best.value:.4f}  run {best.run_id}"
+        )
     missing = (result.expected or 0) - len(result.jobs)
     if missing > 0:
-        print(f"missing  {missing} of {result.expected} jobs left no record",
-              file=sys.stderr)
+        print(
+            f"missing  {missing} of {result.expected} jobs left no record",
+            file=sys.stderr,
+        )
     if result.failed:
-        print(f"failed   {len(result.failed)} of {len(result.jobs)} jobs:",
-              file=sys.stderr)
+        print(
+            f"failed   {len(result.failed)} of {len(result.jobs)} jobs:",
+            file=sys.stderr,
+        )
         for j in result.failed:
             print(f"  #{j.num} {j.name}: {j.error or j.status}", file=sys.stderr)
 

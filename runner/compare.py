@@ -30,13 +30,13 @@ import logging
 import math
 import sys
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from runner._compare_store import RunQuery, RunRecord, RunSet, fetch_runs
+from runner._compare_store import RunQuery, RunRecord, RunSet, fetch_runs, sqlite_path
 from runner.errors import ConfigError, RunnerError
 from runner.selection import (
     Cohort,
@@ -125,8 +125,9 @@ class Comparison:
         In display order.
     metrics : list of MetricKey
         Metric columns.
-    sort : MetricKey
-        The key rows are ranked by.
+    sort : dict of str to MetricKey
+        The key rows are ranked by, per cohort label; under ``""`` when one
+        key ranks every row (one cohort, ``--rank-across``, a selection).
     choices : list of str
         Group choices that differ between the runs (shown as columns).
     constant_choices : dict of str to str
@@ -147,7 +148,7 @@ class Comparison:
 
     rows: list[Row]
     metrics: list[MetricKey]
-    sort: MetricKey
+    sort: dict[str, MetricKey]
     choices: list[str]
     constant_choices: dict[str, str]
     diagnostics: list[str]
@@ -264,15 +265,13 @@ def build_comparison(
     records = runs.records
     tasks = {r.tags.get("runner.task", "") for r in records} - {""}
     columns = metric_columns(metrics, tasks or {"binary"})
-    key = selection.objective if selection else sort_key(sort, records)
-    if records and key.key not in runs.logged_keys:
-        raise ConfigError(_not_logged(key.key, "--sort", runs.logged_keys))
     found = cohorts(records)
-    rows = (
-        _selection_rows(selection, found)
-        if selection
-        else _ranked_rows(records, key, found, rank_across)
-    )
+    if selection is not None:
+        keys = {"": selection.objective}
+        rows = _selection_rows(selection, found)
+    else:
+        keys = _cohort_keys(sort, records, found, rank_across, runs.logged_keys)
+        rows = _ranked_rows(records, keys, found)
     varying, constant = _choices(records)
     notes = _notes(
         found,
@@ -284,7 +283,7 @@ def build_comparison(
     return Comparison(
         rows=rows,
         metrics=columns,
-        sort=key,
+        sort=keys,
         choices=varying,
         constant_choices=constant,
         diagnostics=_diagnostic_names(records),
@@ -308,26 +307,50 @@ def _not_logged(key: str, setting: str, logged: Iterable[str]) -> str:
 
 
 def _ranked_rows(
-    records: Sequence[RunRecord], key: MetricKey, found: list[Cohort], across: bool
+    records: Sequence[RunRecord], keys: Mapping[str, MetricKey], found: list[Cohort]
 ) -> list[Row]:
+    """Rows ranked within each cohort by that cohort's key (``""``: all runs)."""
     cohort_of = {rid: c.label for c in found for rid in c.run_ids}
-
-    def order(record: RunRecord) -> tuple[Any, ...]:
-        return (key.sort_value(record.metric(key.key)), record.name, record.run_id)
-
-    groups = (
-        [list(records)]
-        if across
-        else [[r for r in records if cohort_of[r.run_id] == c.label] for c in found]
-    )
+    if "" in keys:
+        groups = [("", list(records))]
+    else:
+        groups = [
+            (c.label, [r for r in records if cohort_of[r.run_id] == c.label])
+            for c in found
+        ]
     rows = []
-    for group in groups:
+    for label, group in groups:
+        key = keys[label]
+
+        def order(record: RunRecord, key: MetricKey = key) -> tuple[Any, ...]:
+            return (key.sort_value(record.metric(key.key)), record.name, record.run_id)
+
         for rank, record in enumerate(sorted(group, key=order), start=1):
             missing = math.isnan(record.metric(key.key))
             rows.append(
                 Row(record, cohort_of[record.run_id], None if missing else rank)
             )
     return rows
+
+
+def _cohort_keys(
+    sort: str | None,
+    records: Sequence[RunRecord],
+    found: list[Cohort],
+    across: bool,
+    logged: set[str],
+) -> dict[str, MetricKey]:
+    """The sort key of each cohort: ``--sort``, or the cohort's own primary.
+
+    Ranked across cohorts, one key serves all, under the label ``""``.
+    """
+    if across or len(found) < 2 or sort:
+        key = sort_key(sort, records)
+        if records and key.key not in logged:
+            raise ConfigError(_not_logged(key.key, "--sort", logged))
+        return {"": key} if across or len(found) < 2 else {c.label: key for c in found}
+    by_id = {r.run_id: r for r in records}
+    return {c.label: sort_key(None, [by_id[i] for i in c.run_ids]) for c in found}
 
 
 def _selection_rows(selection: Selection, found: list[Cohort]) -> list[Row]:
@@ -518,15 +541,20 @@ def summary_lines(comparison: Comparison) -> list[tuple[str, str]]:
 
 
 def _sorted_text(comparison: Comparison) -> str:
-    key = comparison.sort
-    better = "higher" if key.direction == "maximize" else "lower"
     by = "objective " if comparison.selection else ""
-    scope = (
-        ""
-        if comparison.rank_across or len(comparison.cohorts) < 2
-        else (", ranked within each cohort")
-    )
-    return f"by {by}{key.key} ({key.direction}: {better} is better){scope}"
+    keys = comparison.sort
+    if "" in keys:
+        return f"by {by}{_key_text(keys[''])}"
+    distinct = {k.key for k in keys.values()}
+    if len(distinct) == 1:
+        return f"by {_key_text(next(iter(keys.values())))}, within each cohort"
+    listed = "; ".join(f"{label} by {_key_text(k)}" for label, k in keys.items())
+    return f"within each cohort by its primary metric: {listed}"
+
+
+def _key_text(key: MetricKey) -> str:
+    better = "higher" if key.direction == "maximize" else "lower"
+    return f"{key.key} ({key.direction}: {better} is better)"
 
 
 def _table(comparison: Comparison) -> str:
@@ -617,6 +645,7 @@ def _parser() -> argparse.ArgumentParser:
     runs = parser.add_argument_group("which runs")
     runs.add_argument(
         "--tracking-uri",
+        metavar="URI",
         help="MLflow store (default: the "
         "runner's outputs/mlflow.db, honouring RUNNER_HOME)",
     )
@@ -626,7 +655,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="MLflow experiment name; repeat for several (default: runner)",
     )
-    runs.add_argument("--sweep-id", help="runs tagged runner.sweep_id=ID")
+    runs.add_argument("--sweep-id", metavar="ID", help="runs tagged runner.sweep_id=ID")
     runs.add_argument(
         "--tag",
         action="append",
@@ -743,7 +772,6 @@ class _Options:
 
 def _options(args: argparse.Namespace) -> _Options:
     from runner._paths import default_tracking_uri
-    from runner.tracking import tracking_uri
 
     tags = {}
     for item in args.tag:
@@ -764,8 +792,11 @@ def _options(args: argparse.Namespace) -> _Options:
         include_parents=args.include_parents,
     )
     uri = args.tracking_uri or default_tracking_uri()
-    if uri.startswith("sqlite:///"):
-        uri = tracking_uri(uri)
+    path = sqlite_path(uri)
+    if path is not None:
+        # Absolute, so that tagging and artifact reads use the same file; the
+        # folder is not created (a comparison never creates a store).
+        uri = f"sqlite:///{path}"
     for number, flag in ((args.limit, "--limit"), (args.plot_runs, "--plot-runs")):
         if number is not None and number < 1:
             raise ConfigError(

@@ -31,7 +31,10 @@ class DataError(RunnerError):
 
 def did_you_mean(given: str, options: Iterable[str]) -> str:
     """Return ``" Did you mean 'x'?"`` for the closest option, or ``""``."""
-    matches = difflib.get_close_matches(str(given), [str(o) for o in options], n=3)
+    # A lower cutoff than difflib's 0.6, so short names match ('f2' -> 'f1').
+    matches = difflib.get_close_matches(
+        str(given), [str(o) for o in options], n=3, cutoff=0.5
+    )
     if not matches:
         return ""
     quoted = " or ".join(f"'{m}'" for m in matches)

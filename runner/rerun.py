@@ -69,10 +69,25 @@ class Comparison:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line of ``python -m runner.rerun``; returns the exit status."""
+    """Command line of ``python -m runner.rerun``.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        ``RUN [--tracking-uri URI] [--allow PREFIX] [OVERRIDE ...]``; None
+        reads ``sys.argv``.
+
+    Returns
+    -------
+    int
+        0 reproduced (or changed by overrides), 1 not reproduced or failed,
+        2 bad input.
+    """
     args = _parser().parse_args(argv)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
     from runner._cli import register
     from runner.tracking import client_for, tracking_uri
 
@@ -96,15 +111,30 @@ def _parser() -> argparse.ArgumentParser:
         description="Re-execute a logged run from its saved config and compare "
         "every metric with the original's.",
     )
-    parser.add_argument("run", metavar="RUN",
-                        help="MLflow run id, or a Hydra run folder (outputs/runs/...)")
-    parser.add_argument("overrides", nargs="*", metavar="OVERRIDE",
-                        help="key=value changes to the saved config, e.g. seed=1")
-    parser.add_argument("--tracking-uri", default=None,
-                        help="store of the original run, and of the rerun "
-                        "(default: the runner's own, outputs/mlflow.db)")
-    parser.add_argument("--allow", action="append", default=[], metavar="PREFIX",
-                        help="also admit classes under PREFIX (e.g. xgboost.)")
+    parser.add_argument(
+        "run",
+        metavar="RUN",
+        help="MLflow run id, or a Hydra run folder (outputs/runs/...)",
+    )
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="OVERRIDE",
+        help="key=value changes to the saved config, e.g. seed=1",
+    )
+    parser.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="store of the original run, and of the rerun "
+        "(default: the runner's own, outputs/mlflow.db)",
+    )
+    parser.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="also admit classes under PREFIX (e.g. xgboost.)",
+    )
     return parser
 
 
@@ -114,6 +144,20 @@ def _parser() -> argparse.ArgumentParser:
 
 def load_source(run: str, client: Any, uri: str) -> Source:
     """The saved config, choices and overrides of ``run`` (id or folder).
+
+    Parameters
+    ----------
+    run : str
+        An MLflow run id or a Hydra run folder.
+    client : MlflowClient
+        Client of the store the run is looked up in.
+    uri : str
+        That store's URI, for messages.
+
+    Returns
+    -------
+    Source
+        The saved files' contents and the original run, if found.
 
     Raises
     ------
@@ -165,9 +209,11 @@ def _from_folder(folder: Path, client: Any) -> Source:
                 "of one run (outputs/runs/<date>/<time>, or one job of "
                 "outputs/multirun/...), or an MLflow run id."
             )
-        paths = {"config.yaml": hydra / "config.yaml",
-                 "overrides.yaml": hydra / "overrides.yaml",
-                 "hydra.yaml": hydra / "hydra.yaml"}
+        paths = {
+            "config.yaml": hydra / "config.yaml",
+            "overrides.yaml": hydra / "overrides.yaml",
+            "hydra.yaml": hydra / "hydra.yaml",
+        }
     return _source(paths, _run_of_folder(client, folder), f"folder {folder}")
 
 
@@ -180,8 +226,11 @@ def _source(paths: dict[str, Path], run: Any, label: str) -> Source:
         choices = OmegaConf.to_container(OmegaConf.load(paths["choices.yaml"]))
     else:
         hydra = OmegaConf.load(paths["hydra.yaml"]).hydra.runtime.choices
-        choices = {k: v for k, v in hydra.items()
-                   if not k.startswith(("hydra/", "schema")) and v is not None}
+        choices = {
+            k: v
+            for k, v in hydra.items()
+            if not k.startswith(("hydra/", "schema")) and v is not None
+        }
     assert isinstance(config, dict) and isinstance(overrides, list)
     assert isinstance(choices, dict)
     return Source(
@@ -209,18 +258,38 @@ def _run_of_folder(client: Any, folder: Path) -> Any:
 
 
 def allowed_prefixes(extra: list[str]) -> list[str]:
-    """Class-path prefixes this machine admits: defaults, config.yaml, ``--allow``."""
+    """Class-path prefixes this machine admits.
+
+    Parameters
+    ----------
+    extra : list of str
+        Prefixes given with ``--allow``.
+
+    Returns
+    -------
+    list of str
+        ``sklearn.``, ``runner.``, the ``allow_targets`` of today's
+        ``conf/config.yaml`` and ``extra``, sorted.
+    """
     from omegaconf import OmegaConf
 
     from runner._paths import conf_dir
 
-    primary = OmegaConf.load(conf_dir() / "config.yaml")
-    configured = [str(p) for p in primary.get("allow_targets", [])]
+    primary = OmegaConf.to_container(OmegaConf.load(conf_dir() / "config.yaml"))
+    assert isinstance(primary, dict)
+    configured = [str(p) for p in primary.get("allow_targets") or []]
     return sorted({*DEFAULT_ALLOWED, *configured, *extra})
 
 
 def check_safe(config: dict[str, Any], allowed: list[str]) -> None:
     """Refuse a loaded config that would run code this machine did not admit.
+
+    Parameters
+    ----------
+    config : dict
+        The saved config, as loaded (nothing resolved or imported yet).
+    allowed : list of str
+        Class-path prefixes this machine admits (:func:`allowed_prefixes`).
 
     Raises
     ------
@@ -269,6 +338,22 @@ def _walk(node: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 def build_config(saved: dict[str, Any], overrides: list[str], uri: str) -> Any:
     """The saved config on the schema, with ``overrides`` applied.
+
+    Parameters
+    ----------
+    saved : dict
+        The saved, resolved config.
+    overrides : list of str
+        Key overrides in Hydra's syntax (``model.C=0.5``, ``+model.x=1``,
+        ``~key``).
+    uri : str
+        Store the rerun logs to; set as ``tracking.uri`` when the saved one
+        points elsewhere.
+
+    Returns
+    -------
+    DictConfig
+        The config :func:`runner._job.run_job` runs.
 
     Raises
     ------
@@ -355,8 +440,9 @@ def _apply_overrides(cfg: Any, overrides: list[str]) -> None:
 # Running and comparing
 
 
-def _rerun(client: Any, uri: str, source: Source, cfg: Any,
-           overrides: list[str]) -> int:
+def _rerun(
+    client: Any, uri: str, source: Source, cfg: Any, overrides: list[str]
+) -> int:
     from runner._job import JobContext, run_job
     from runner._naming import run_name
     from runner._paths import PROCESS_UID, runner_home
@@ -366,8 +452,10 @@ def _rerun(client: Any, uri: str, source: Source, cfg: Any,
     pairs = [(o.partition("=")[0], o.partition("=")[2]) for o in overrides]
     stamp = datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
     output_dir = runner_home() / "outputs" / "reruns" / f"{stamp}-{PROCESS_UID}"
-    tags = {"runner.rerun.source": source.label,
-            "runner.rerun.overrides": " ".join(overrides)}
+    tags = {
+        "runner.rerun.source": source.label,
+        "runner.rerun.overrides": " ".join(overrides),
+    }
     if original is not None:
         tags["runner.rerun_of"] = original.info.run_id
     context = JobContext(
@@ -383,14 +471,19 @@ def _rerun(client: Any, uri: str, source: Source, cfg: Any,
         print(f"runner.rerun: error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        print(f"runner.rerun: the rerun failed: {type(exc).__name__}: {exc}",
-              file=sys.stderr)
+        print(
+            f"runner.rerun: the rerun failed: {type(exc).__name__}: {exc}",
+            file=sys.stderr,
+        )
         return 1
     assert context.run_id is not None
     rerun = client.get_run(context.run_id)
     if original is None:
-        log.warning("No run logged from %s was found in %s: nothing to compare "
-                    "the rerun with.", source.label, uri)
+        log.warning(
+            "No run logged from %s was found in %s: nothing to compare the rerun with.",
+            source.label,
+            uri,
+        )
         return 0
     comparison = compare(original.data.metrics, rerun.data.metrics)
     warnings = provenance_warnings(original.data.tags, rerun.data.tags)
@@ -402,12 +495,27 @@ def _rerun(client: Any, uri: str, source: Source, cfg: Any,
 
 
 def compare(original: dict[str, float], rerun: dict[str, float]) -> Comparison:
-    """Compare two runs' metrics exactly; NaN equals NaN, a missing key differs."""
+    """Compare two runs' metrics exactly.
+
+    Parameters
+    ----------
+    original, rerun : dict of str to float
+        Metrics of the two runs.
+
+    Returns
+    -------
+    Comparison
+        Keys with equal values (NaN equals NaN) and keys that differ or are
+        missing from one run.
+    """
     result = Comparison()
     for key in sorted(set(original) | set(rerun)):
         a, b = original.get(key), rerun.get(key)
-        same = a is not None and b is not None and (
-            a == b or (math.isnan(a) and math.isnan(b)))
+        same = (
+            a is not None
+            and b is not None
+            and (a == b or (math.isnan(a) and math.isnan(b)))
+        )
         if same:
             result.equal.append(key)
         else:
@@ -416,18 +524,34 @@ def compare(original: dict[str, float], rerun: dict[str, float]) -> Comparison:
 
 
 def provenance_warnings(original: dict[str, str], rerun: dict[str, str]) -> list[str]:
-    """What differs between the two runs' data, code and package versions."""
+    """What differs between the two runs' data, code and package versions.
+
+    Parameters
+    ----------
+    original, rerun : dict of str to str
+        Tags of the two runs (``runner.data_digest``, ``runner.git_commit``,
+        ``runner.versions``, ...).
+
+    Returns
+    -------
+    list of str
+        One sentence per difference; empty when data, code and packages match.
+    """
     out = []
-    checks = (("runner.data_digest", "the data differ (data digest)"),
-              ("runner.data_file_sha256", "the data file differs (sha256)"),
-              ("runner.git_commit", "the code differs (git commit)"))
+    checks = (
+        ("runner.data_digest", "the data differ (data digest)"),
+        ("runner.data_file_sha256", "the data file differs (sha256)"),
+        ("runner.git_commit", "the code differs (git commit)"),
+    )
     for tag, what in checks:
         a, b = original.get(tag), rerun.get(tag)
         if a is not None and a != b:
             out.append(f"{what}: original {a}, rerun {b}")
     if original.get("runner.git_dirty") == "true":
-        out.append("the original ran from a work tree with uncommitted changes "
-                   "(runner.git_dirty=true): its code cannot be restored exactly")
+        out.append(
+            "the original ran from a work tree with uncommitted changes "
+            "(runner.git_dirty=true): its code cannot be restored exactly"
+        )
     try:
         old = json.loads(original.get("runner.versions", "{}"))
         new = json.loads(rerun.get("runner.versions", "{}"))
@@ -435,31 +559,43 @@ def provenance_warnings(original: dict[str, str], rerun: dict[str, str]) -> list
         old, new = {}, {}
     for name in sorted(set(old) | set(new)):
         if old.get(name) != new.get(name) and old:
-            out.append(f"package {name} differs: original {old.get(name)}, "
-                       f"rerun {new.get(name)}")
+            out.append(
+                f"package {name} differs: original {old.get(name)}, "
+                f"rerun {new.get(name)}"
+            )
     return out
 
 
-def _record(client: Any, rerun: Any, comparison: Comparison, warnings: list[str],
-            folder: Path) -> None:
+def _record(
+    client: Any, rerun: Any, comparison: Comparison, warnings: list[str], folder: Path
+) -> None:
     run_id = rerun.info.run_id
     client.set_tag(run_id, "runner.reproduced", str(comparison.reproduced).lower())
     client.set_tag(run_id, "runner.rerun.differences", str(len(comparison.differ)))
     if warnings:
         client.set_tag(run_id, "runner.rerun.warnings", "; ".join(warnings)[:5000])
     path = folder / "rerun_comparison.json"
-    path.write_text(json.dumps({
-        "reproduced": comparison.reproduced,
-        "equal": comparison.equal,
-        "differ": [{"key": k, "original": a, "rerun": b}
-                   for k, a, b in comparison.differ],
-        "warnings": warnings,
-    }, indent=2, default=str))
+    path.write_text(
+        json.dumps(
+            {
+                "reproduced": comparison.reproduced,
+                "equal": comparison.equal,
+                "differ": [
+                    {"key": k, "original": a, "rerun": b}
+                    for k, a, b in comparison.differ
+                ],
+                "warnings": warnings,
+            },
+            indent=2,
+            default=str,
+        )
+    )
     client.log_artifact(run_id, str(path))
 
 
-def _report(original: Any, rerun: Any, comparison: Comparison,
-            warnings: list[str]) -> None:
+def _report(
+    original: Any, rerun: Any, comparison: Comparison, warnings: list[str]
+) -> None:
     n = len(comparison.equal) + len(comparison.differ)
     print(f"original {original.info.run_name}  ({original.info.run_id})")
     print(f"rerun    {rerun.info.run_name}  ({rerun.info.run_id})")

@@ -791,7 +791,7 @@ def select(
     notes, cautions = _notes(policy, objective, ties, found)
     for message in cautions:
         warnings.warn(message, SelectionWarning, stacklevel=2)
-    reason = _reason(policy, objective, ties, ranked, rejected, notes)
+    reason = _reason(policy, objective, ties, ranked, rejected, notes, cautions)
     return Selection(policy, objective, ranked, rejected, reason, notes, cautions)
 
 
@@ -900,13 +900,15 @@ def _reason(
     ranked: list[RunRecord],
     rejected: list[tuple[RunRecord, list[str]]],
     notes: list[str],
+    cautions: list[str],
 ) -> str:
     total = len(ranked) + len(rejected)
-    where = (
-        "; chosen on validation metrics"
-        if notes and notes[0].startswith("selected on validation")
-        else ""
-    )
+    if notes and notes[0].startswith("selected on validation"):
+        where = "; chosen on validation metrics"
+    elif any(c.startswith("selection reads test") for c in cautions):
+        where = "; chosen on test metrics, so its test numbers are optimistic"
+    else:
+        where = ""
     if not ranked:
         return (
             f"policy {policy.name}: no run of {total} passes every constraint "

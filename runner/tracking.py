@@ -15,6 +15,7 @@ import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -67,21 +68,18 @@ def client_for(uri: str) -> Any:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=uri)
+    # The client opens the store at once; on a fresh sqlite file that creates
+    # the schema, which only one process may do at a time.
+    with store_lock(uri):
+        return MlflowClient(tracking_uri=uri)
 
 
 def ensure_experiment(client: Any, name: str, uri: str) -> str:
-    """Id of experiment ``name``, created if missing.
-
-    On a sqlite store the first use creates the schema, and several processes
-    doing that at once corrupt it (CASES C17).  A file lock beside the
-    database serialises this first step across processes; later runs take the
-    lock only for the experiment lookup.
-    """
-    with _store_lock(uri):
-        found = client.get_experiment_by_name(name)
-        if found is not None:
-            return str(found.experiment_id)
+    """Id of experiment ``name``, created if missing (race-safe)."""
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    try:
         return str(
             client.create_experiment(
                 name,
@@ -89,10 +87,22 @@ def ensure_experiment(client: Any, name: str, uri: str) -> str:
                 tags={"mlflow.experimentKind": "custom_model_development"},
             )
         )
+    except Exception:
+        # Another process created it between our lookup and our create.
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return str(found.experiment_id)
 
 
 @contextmanager
-def _store_lock(uri: str) -> Iterator[None]:
+def store_lock(uri: str) -> Iterator[None]:
+    """Hold an exclusive file lock beside a sqlite store (no-op for others).
+
+    Opening a fresh sqlite file creates MLflow's schema, and several processes
+    doing that at once corrupt it (CASES C17); whoever opens a store holds
+    this lock while doing so.
+    """
     if not uri.startswith("sqlite:///"):
         yield
         return
@@ -107,8 +117,20 @@ def _store_lock(uri: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def close_stale_runs(client: Any, experiment_id: str) -> int:
-    """Mark runs left RUNNING by dead runner processes on this host KILLED."""
+# (store, experiment) pairs already searched for stale runs by this process.
+_CLOSED_STALE: set[tuple[str, str]] = set()
+
+
+def close_stale_runs(client: Any, experiment_id: str, once: bool = False) -> int:
+    """Mark runs left RUNNING by dead runner processes on this host KILLED.
+
+    With ``once``, only the first call per store and experiment in this process
+    searches (runs of dead processes are found by the next process anyway).
+    """
+    key = (str(getattr(client, "tracking_uri", "")), experiment_id)
+    if once and key in _CLOSED_STALE:
+        return 0
+    _CLOSED_STALE.add(key)
     host = socket.gethostname()
     stale = client.search_runs(
         [experiment_id],
@@ -175,8 +197,12 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+@cache
 def git_commit() -> tuple[str, bool]:
-    """Commit of the runner's own code and whether the work tree is dirty."""
+    """Commit of the runner's own code and whether the work tree is dirty.
+
+    Cached per process: the code a process runs is the code it imported.
+    """
     root = PACKAGE_DIR.parent
     try:
         commit = subprocess.run(

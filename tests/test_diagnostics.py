@@ -69,7 +69,7 @@ def test_overfitting_gap_bounded_and_relative() -> None:
 def test_c28_rows_repeated_across_the_split() -> None:
     rng = np.random.default_rng(0)
     base = pd.DataFrame(rng.standard_normal((40, 3)), columns=["a", "b", "c"])
-    X = pd.concat([base] * 3, ignore_index=True)
+    X = pd.DataFrame(np.repeat(base.to_numpy(), 3, axis=0), columns=base.columns)
     rows = np.arange(len(X))
     train, test = train_test_split(rows, test_size=0.25, random_state=0)
     parts = {"train": train, "val": test, "test": test}

@@ -38,13 +38,12 @@ def check_sweep(store: Store, n: int) -> tuple[Any, list[Any]]:
     assert len(children) == n, [c.info.run_name for c in children]
     assert parent.info.status == "FINISHED"
     assert {c.info.status for c in children} == {"FINISHED"}
-    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {
-        parent.info.run_id}
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
     assert sorted(int(c.data.tags["runner.job_num"]) for c in children) == list(
-        range(n))
+        range(n)
+    )
     folder = Path(parent.data.tags["runner.sweep.dir"])
-    assert {Path(c.data.tags["runner.output_dir"]).parent for c in children} == {
-        folder}
+    assert {Path(c.data.tags["runner.output_dir"]).parent for c in children} == {folder}
     assert parent.data.metrics["sweep/jobs"] == n
     return parent, children
 
@@ -55,15 +54,21 @@ def test_joblib_logs_8_jobs_on_2_workers_into_a_fresh_store(
     run_cli: RunCli, store: Store
 ) -> None:
     assert not Path(store.uri.removeprefix("sqlite:///")).exists()
-    proc = run_cli("-m", "hydra/launcher=local", "model=logreg",
-                   "model.C=0.01,0.1,1,10", "seed=0,1", *FAST)
+    proc = run_cli(
+        "-m",
+        "hydra/launcher=local",
+        "model=logreg",
+        "model.C=0.01,0.1,1,10",
+        "seed=0,1",
+        *FAST,
+    )
     parent, children = check_sweep(store, 8)
 
     assert "n_jobs=2" in proc.stdout
     pids = {c.data.tags["runner.pid"] for c in children}
     assert parent.data.tags["runner.pid"] not in pids
     assert 1 <= len(pids) <= 2
-    expected = {(c, s) for c in ("0.01", "0.1", "1.0", "10.0") for s in ("0", "1")}
+    expected = {(c, s) for c in ("0.01", "0.1", "1", "10") for s in ("0", "1")}
     found = {(c.data.params["model.C"], c.data.params["seed"]) for c in children}
     assert found == expected
 
@@ -95,7 +100,9 @@ def _processes_under(folder: str) -> list[str]:
 @plugin("hydra_ray_launcher", "ray")
 @pytest.mark.slow
 def test_ray_launcher_on_a_local_instance(
-    run_cli: RunCli, store: Store, ray_dirs: dict[str, str],
+    run_cli: RunCli,
+    store: Store,
+    ray_dirs: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for key, value in ray_dirs.items():
@@ -129,8 +136,9 @@ def test_slurm_preset_composes() -> None:
     register()
     with initialize_config_dir(str(conf_dir()), version_base="1.3"):
         try:
-            cfg = compose("config", overrides=["hydra/launcher=slurm"],
-                          return_hydra_config=True)
+            cfg = compose(
+                "config", overrides=["hydra/launcher=slurm"], return_hydra_config=True
+            )
         finally:
             GlobalHydra.instance().clear()
     launcher = cfg.hydra.launcher

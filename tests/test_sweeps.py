@@ -68,7 +68,7 @@ def test_grid_sweep_has_one_parent_and_a_child_per_job(
     for k in range(1, 5):
         assert f"Sweep: job {k} of 4 done" in proc.stdout
     assert "0 failed so far" in proc.stdout
-    table = proc.stdout[proc.stdout.index("sweep    sweep-logreg"):]
+    table = proc.stdout[proc.stdout.index("sweep    sweep-logreg") :]
     for child, value in zip(children, values, strict=True):
         assert f"{child.info.run_name}" in table
         assert f"FINISHED  {value:.4f}" in table
@@ -86,8 +86,10 @@ def test_a_failed_job_does_not_stop_the_others(run_cli: RunCli, store: Store) ->
     assert parent.data.metrics["sweep/failed"] == 1
     assert parent.data.tags["runner.sweep.failed_jobs"] == "1"
     assert "failed   1 of 3 jobs:" in proc.stderr
-    assert "#1 knn-breast_cancer-n_neighbors=500: ValueError: Expected n_neighbors" \
+    assert (
+        "#1 knn-breast_cancer-n_neighbors=500: ValueError: Expected n_neighbors"
         in proc.stderr
+    )
     assert "1 failed so far" in proc.stdout
 
 
@@ -124,8 +126,9 @@ def test_every_sweep_preset_composes(preset: str) -> None:
         pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
     with initialize_config_dir(str(conf_dir()), version_base="1.3"):
         try:
-            cfg = compose("config", overrides=[f"sweep={preset}"],
-                          return_hydra_config=True)
+            cfg = compose(
+                "config", overrides=[f"sweep={preset}"], return_hydra_config=True
+            )
         finally:
             GlobalHydra.instance().clear()
     assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
@@ -160,10 +163,20 @@ def test_sweeps_started_together_never_share_a_folder(store: Store) -> None:
     store.client().search_experiments()
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "runner", "-m", "model=dummy",
-             f"seed={3 * i},{3 * i + 1}", *FAST],
-            cwd=store.home, env=store.env(), stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "runner",
+                "-m",
+                "model=dummy",
+                f"seed={3 * i},{3 * i + 1}",
+                *FAST,
+            ],
+            cwd=store.home,
+            env=store.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for i in range(3)
     ]
@@ -176,8 +189,11 @@ def test_sweeps_started_together_never_share_a_folder(store: Store) -> None:
     assert len(parents) == 3 and len(folders) == 3
     for parent in parents:
         folder = Path(parent.data.tags["runner.sweep.dir"])
-        children = [r for r in runs
-                    if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+        children = [
+            r
+            for r in runs
+            if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id
+        ]
         seeds = sorted(c.data.params["seed"] for c in children)
         assert len(seeds) == 2
         jobs = sorted(p for p in folder.iterdir() if (p / ".hydra").is_dir())
@@ -203,10 +219,20 @@ def test_a_used_output_folder_is_refused(run_cli: RunCli, store: Store) -> None:
 @pytest.mark.slow
 def test_sigterm_ends_the_sweep_and_its_running_job_killed(store: Store) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "-m", "model.n_estimators=4000,4001",
-         "model.n_jobs=1", *FAST],
-        cwd=store.home, env=store.env(), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "-m",
+            "model.n_estimators=4000,4001",
+            "model.n_jobs=1",
+            *FAST,
+        ],
+        cwd=store.home,
+        env=store.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 120
@@ -238,8 +264,11 @@ def test_direction_comes_from_the_metric_registry() -> None:
     assert direction_of("log_loss") == "minimize"
     with pytest.raises(ConfigError, match=r"metrics\.primary, which is null"):
         direction_of(None)
-    with pytest.raises(ConfigError, match=r"metrics\.primary='rmsee' cannot be "
-                       r"optimised.*Did you mean 'rmse'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"metrics\.primary='rmsee' cannot be "
+        r"optimised.*Did you mean 'rmse'",
+    ):
         direction_of("rmsee")
 
 
@@ -254,8 +283,12 @@ optuna = pytest.mark.skipif(
     ("args", "metric", "direction"),
     [
         pytest.param([], "f1", "maximize", id="f1 on breast cancer is maximised"),
-        pytest.param(["dataset=diabetes", "metrics.primary=rmse"], "rmse",
-                     "minimize", id="rmse on diabetes is minimised"),
+        pytest.param(
+            ["dataset=diabetes", "metrics.primary=rmse"],
+            "rmse",
+            "minimize",
+            id="rmse on diabetes is minimised",
+        ),
     ],
 )
 def test_optuna_trials_are_child_runs(

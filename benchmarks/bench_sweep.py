@@ -1,0 +1,224 @@
+"""Cost of sweeps: per-job overhead, parallel throughput, store traffic.
+
+Three measurements, printed side by side::
+
+    python benchmarks/bench_sweep.py            # about 4 minutes on 2 cores
+    python benchmarks/bench_sweep.py --quick    # smaller, about 1.5 minutes
+
+1. **Per-job overhead of an in-process sweep** (basic launcher): for each job,
+   the time from the end of the previous job to the end of this one, minus the
+   time spent in the pipeline's ``fit`` and ``predict*`` calls.  The first job
+   pays for imports and the store's set-up; the goal is under 100 ms for the
+   jobs after it.
+2. **Throughput of a 2-worker joblib sweep vs the basic launcher**, on random
+   forests that take a few seconds to fit, each as a fresh command line.
+3. **Tracking-store calls per run**, counted on MLflow's sqlite store class
+   during the in-process sweep (writes: create, log, set, update, delete).
+
+Each part uses a fresh ``RUNNER_HOME`` in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+FAST = ["tracking.log_model=false", "tracking.plots=false"]
+_WRITES = ("create_", "log_", "set_", "update_", "delete_", "restore_", "record_")
+
+
+@contextmanager
+def patched(owner: Any, name: str, wrap: Callable[[Any], Any]) -> Iterator[None]:
+    original = getattr(owner, name)
+    setattr(owner, name, wrap(original))
+    try:
+        yield
+    finally:
+        setattr(owner, name, original)
+
+
+def in_process_sweep(n_jobs: int) -> dict[str, Any]:
+    """Run ``n_jobs`` logistic regressions in this process; time and count."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    from sklearn.pipeline import Pipeline
+
+    from runner import _cli, _sweep
+
+    model_time = [0.0]
+    job_ends: list[float] = []
+    calls: Counter[str] = Counter()
+
+    def timed(method: Any) -> Any:
+        def inner(self: Any, *args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                model_time[0] += time.perf_counter() - start
+
+        return inner
+
+    per_job_model: list[float] = []
+
+    def on_task(task: Any) -> Any:
+        def inner(cfg: Any) -> Any:
+            before = model_time[0]
+            try:
+                return task(cfg)
+            finally:
+                per_job_model.append(model_time[0] - before)
+                job_ends.append(time.perf_counter())
+
+        return inner
+
+    def counted(name: str) -> Callable[[Any], Any]:
+        def wrap(method: Any) -> Any:
+            def inner(self: Any, *args: Any, **kwargs: Any) -> Any:
+                calls[name] += 1
+                return method(self, *args, **kwargs)
+
+            return inner
+
+        return wrap
+
+    values = ",".join(str(round(0.01 * 1.7**i, 5)) for i in range(n_jobs))
+    argv = ["-m", "model=logreg", f"model.C={values}", *FAST]
+    store_methods = [
+        n
+        for n in dir(SqlAlchemyStore)
+        if not n.startswith("_") and callable(getattr(SqlAlchemyStore, n))
+    ]
+    with (
+        tempfile.TemporaryDirectory() as home,
+        contextlib_all(
+            [
+                patched(Pipeline, m, timed)
+                for m in ("fit", "predict", "predict_proba", "decision_function")
+            ]
+            + [patched(_sweep, "run_task", on_task)]
+            + [patched(SqlAlchemyStore, n, counted(n)) for n in store_methods]
+        ),
+    ):
+        os.environ["RUNNER_HOME"] = home
+        os.environ["RUNNER_STORE_WORKER"] = "0"  # count calls in this process
+        start = time.perf_counter()
+        status = _cli.main(argv)
+        total = time.perf_counter() - start
+    assert status == 0, f"the sweep exited {status}"
+    starts = [start, *job_ends[:-1]]
+    overhead = [
+        end - begin - model
+        for begin, end, model in zip(starts, job_ends, per_job_model, strict=True)
+    ]
+    writes = sum(v for k, v in calls.items() if k.startswith(_WRITES))
+    reads = sum(calls.values()) - writes
+    return {
+        "total": total,
+        "overhead": overhead,
+        "model": per_job_model,
+        "writes": writes,
+        "reads": reads,
+        "calls": calls,
+        "n": n_jobs,
+    }
+
+
+@contextmanager
+def contextlib_all(managers: list[Any]) -> Iterator[None]:
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        for manager in managers:
+            stack.enter_context(manager)
+        yield
+
+
+def cli_sweep(args: list[str]) -> float:
+    """Wall time of ``python -m runner ARGS`` in a fresh store."""
+    with tempfile.TemporaryDirectory() as home:
+        env = dict(os.environ, RUNNER_HOME=home, MLFLOW_DISABLE_TELEMETRY="true")
+        start = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "runner", *args],
+            env=env,
+            check=True,
+            capture_output=True,
+            cwd=home,
+        )
+        return time.perf_counter() - start
+
+
+def fit_seconds(trees: int) -> float:
+    """Seconds one forest of ``trees`` takes to fit here (as the jobs do)."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = load_breast_cancer(return_X_y=True)
+    start = time.perf_counter()
+    RandomForestClassifier(n_estimators=trees, random_state=0).fit(X[:341], y[:341])
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    n_jobs = 8 if args.quick else 20
+    trees = 600 if args.quick else 1500
+    parallel_jobs = 4
+
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    sweep = in_process_sweep(n_jobs)
+    later = sweep["overhead"][1:]
+
+    grid = [
+        f"seed={','.join(str(s) for s in range(parallel_jobs))}",
+        "model=rf",
+        f"model.n_estimators={trees}",
+        *FAST,
+    ]
+    one_fit = fit_seconds(trees)
+    basic = cli_sweep(["-m", *grid])
+    joblib = cli_sweep(["-m", "hydra/launcher=local", *grid])
+
+    print(f"1. in-process sweep, {n_jobs} logistic regressions (basic launcher)")
+    print(
+        f"   total {sweep['total']:.2f} s; fit+predict per job "
+        f"{1000 * statistics.median(sweep['model']):.0f} ms (median)"
+    )
+    print(f"   overhead, first job     {1000 * sweep['overhead'][0]:8.0f} ms")
+    print(
+        f"   overhead, later jobs    {1000 * statistics.median(later):8.0f} ms "
+        f"median, {1000 * max(later):.0f} ms max  (goal < 100 ms)"
+    )
+    print(
+        f"2. {parallel_jobs} random forests of {trees} trees (one fit "
+        f"{one_fit:.1f} s), fresh command line each"
+    )
+    print(
+        f"   basic launcher          {basic:8.1f} s  "
+        f"{60 * parallel_jobs / basic:5.1f} jobs/min"
+    )
+    print(
+        f"   joblib, 2 workers       {joblib:8.1f} s  "
+        f"{60 * parallel_jobs / joblib:5.1f} jobs/min  speed-up {basic / joblib:.2f}x"
+    )
+    runs = sweep["n"] + 1
+    print(f"3. tracking-store calls, {sweep['n']} jobs + 1 parent run")
+    print(f"   writes per run          {sweep['writes'] / runs:8.1f}")
+    print(f"   reads per run           {sweep['reads'] / runs:8.1f}")
+    top = ", ".join(f"{k} {v}" for k, v in sweep["calls"].most_common(8))
+    print(f"   by method (all runs)    {top}")
+
+
+if __name__ == "__main__":
+    main()
