@@ -29,6 +29,10 @@ def register() -> None:
         OmegaConf.register_new_resolver(
             "runner_uid", lambda: PROCESS_UID, use_cache=True
         )
+        # The project folder (where conf/ lives), for paths in shipped configs.
+        OmegaConf.register_new_resolver(
+            "runner_project", lambda: str(conf_dir().parent), use_cache=True
+        )
     from runner._sweep import register_resolvers
 
     register_resolvers()
@@ -41,17 +45,24 @@ def main(argv: list[str] | None = None) -> int:
     from runner import _store_worker
     from runner._preflight import preflight
 
-    # MLflow starts in a worker process now, on the other core, while this
-    # one checks the config, loads the data and fits.
-    worker = _store_worker.start()
     try:
-        preflight(argv, on_uri=worker.open if worker is not None else None)
+        # Once the first job's config composes, MLflow starts in a worker
+        # process on the other core while this one loads the data and fits.
+        preflight(argv, on_uri=_start_worker)
         return _hydra_main(argv)
     except RunnerError as exc:
         print(f"runner: error: {exc}", file=sys.stderr)
         return 2
     finally:
         _store_worker.stop()
+
+
+def _start_worker(uri: str) -> None:
+    from runner import _store_worker
+
+    worker = _store_worker.start()
+    if worker is not None:
+        worker.open(uri)
 
 
 def _hydra_main(argv: list[str]) -> int:

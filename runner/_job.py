@@ -134,8 +134,9 @@ def plan_run(cfg: Any, context: JobContext) -> Plan:
     from omegaconf import OmegaConf
 
     _check_missing(cfg)
-    config = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(config, dict)
+    container = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(container, dict)
+    config = {str(k): v for k, v in container.items()}
     _check_unknown(config)
     data_label = _data_label(cfg, context)
     data = load_dataset(cfg.dataset, data_label)

@@ -31,8 +31,15 @@ from typing import Any
 # Keys that say where the data is and how to read it, not what the experiment
 # varies; `dataset.drop` (which changes the features) stays visible.
 _HIDDEN_PREFIXES = (
-    "tracking", "hydra", "dataset.path", "dataset.target", "dataset.positive_label",
-    "dataset.header", "dataset.sep", "dataset.na_values", "dataset.thousands",
+    "tracking",
+    "hydra",
+    "dataset.path",
+    "dataset.target",
+    "dataset.positive_label",
+    "dataset.header",
+    "dataset.sep",
+    "dataset.na_values",
+    "dataset.thousands",
     "dataset.drop_missing_target",
 )
 _MAX_LEN = 100

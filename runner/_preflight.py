@@ -48,9 +48,7 @@ _FLAGS_WITH_VALUE = {
 _MAX_FULL_COMBOS = 64
 
 
-def preflight(
-    argv: list[str], on_uri: Callable[[str], None] | None = None
-) -> None:
+def preflight(argv: list[str], on_uri: Callable[[str], None] | None = None) -> None:
     """Raise a :class:`~runner.errors.RunnerError` if any job would fail early.
 
     ``on_uri`` is called with the first job's tracking URI as soon as its

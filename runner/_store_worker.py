@@ -150,23 +150,30 @@ def _serve(inbox: BinaryIO, outbox: BinaryIO) -> None:
         client.set_terminated(run_id, status="KILLED")
 
 
-def _dispatch(client: Any, method: str, args: tuple[Any, ...],
-              kwargs: dict[str, Any]) -> Any:
+def _dispatch(
+    client: Any, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
     if method == "log_sklearn_model":
         return _log_sklearn_model(client, *args, **kwargs)
     return getattr(client, method)(*args, **kwargs)
 
 
-def _track(method: str, args: tuple[Any, ...], kwargs: dict[str, Any],
-           result: Any, open_runs: set[str]) -> None:
+def _track(
+    method: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    result: Any,
+    open_runs: set[str],
+) -> None:
     if method == "create_run":
         open_runs.add(result.info.run_id)
     elif method == "set_terminated":
         open_runs.discard(args[0] if args else kwargs.get("run_id"))
 
 
-def _log_sklearn_model(client: Any, run_id: str, path: str,
-                       requirements: list[str]) -> None:
+def _log_sklearn_model(
+    client: Any, run_id: str, path: str, requirements: list[str]
+) -> None:
     """Log the pickled pipeline at ``path`` (our own file) as an MLflow model."""
     import mlflow
     import mlflow.sklearn
@@ -178,8 +185,11 @@ def _log_sklearn_model(client: Any, run_id: str, path: str,
     mlflow.set_tracking_uri(client.tracking_uri)
     with mlflow.start_run(run_id=run_id):
         mlflow.sklearn.log_model(
-            pipe, name="model", serialization_format="skops",
-            skops_trusted_types=trusted, pip_requirements=requirements,
+            pipe,
+            name="model",
+            serialization_format="skops",
+            skops_trusted_types=trusted,
+            pip_requirements=requirements,
         )
 
 

@@ -104,7 +104,7 @@ def import_allowed(path: str, allow: list[str], key: str) -> type:
 def _check_param_names(cls: type, params: dict[str, Any], choice: str) -> None:
     accepted = [
         p
-        for p in inspect.signature(cls.__init__).parameters
+        for p in inspect.signature(cls).parameters
         if p not in ("self", "args", "kwargs")
     ]
     for key in params:

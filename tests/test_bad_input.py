@@ -105,7 +105,7 @@ CASES = [
             "dataset.target=survive",
         ],
         r"column 'survive' is not in the file; its columns are \['survived',.*"
-        r"Did you mean 'survived'\?",
+        r"Did you mean 'survived'",
         id="target_not_in_file",
     ),
     pytest.param(

@@ -201,3 +201,21 @@ def test_no_diagnostic_fires_on_a_clean_dataset(run_cli: RunCli, store: Store) -
         "calibration_curve.png",
         "confusion_matrix_normalized.png",
     } <= names
+
+
+def test_trading_accuracy_for_minority_recall_is_not_the_paradox() -> None:
+    # 900 negatives, 100 positives; the model finds 80 positives at the cost
+    # of 150 false alarms: accuracy 0.83 < baseline 0.90, but a useful model.
+    y = np.r_[np.zeros(900, dtype=int), np.ones(100, dtype=int)]
+    p = np.r_[
+        np.ones(150, dtype=int),
+        np.zeros(750, dtype=int),
+        np.ones(80, dtype=int),
+        np.zeros(20, dtype=int),
+    ]
+    model = binary_metrics(y, p)
+    baseline = binary_metrics(y, np.zeros(1000, dtype=int))
+    assert model["accuracy"] == pytest.approx(0.83)
+    d = dg.accuracy_paradox(model, baseline, majority_share=0.9, cfg=CFG)
+    assert d.status == "ok", d.reason
+    assert "balanced accuracy 0.817 beats the baseline's 0.500" in d.reason
