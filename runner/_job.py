@@ -377,12 +377,12 @@ def _train_and_log(client: Any, run_id: str, plan: Plan, cfg: Any) -> Outcome:
         values.update(extra)
     if plan.data.task == "binary":
         values["threshold"] = threshold
-    _log_metrics(client, run_id, values, diagnostics)
     warnings = [
         f"{part}/{w.metric}: {w.cause} (logged {w.value}; set {w.setting})"
         for part, ev in evaluations.items()
         for w in ev.warnings
     ]
+    _log_metrics(client, run_id, values, diagnostics, warnings)
     artifacts = _write_artifacts(plan, cfg, evaluations, predictions, values)
     from runner import _artifacts as art
 
@@ -480,7 +480,11 @@ def _evaluate(plan: Plan, pred: Predictions, zero_division: float) -> Any:
 
 
 def _log_metrics(
-    client: Any, run_id: str, values: dict[str, float], diagnostics: list[Any]
+    client: Any,
+    run_id: str,
+    values: dict[str, float],
+    diagnostics: list[Any],
+    warnings: list[str],
 ) -> None:
     import time
 
@@ -492,6 +496,11 @@ def _log_metrics(
     for d in diagnostics:
         tags.append(RunTag(f"diagnostic.{d.name}", d.status))
         tags.append(RunTag(f"diagnostic.{d.name}.reason", d.reason[:5000]))
+    # Undefined metrics (0/0, one class, constant target): which, why, and
+    # the setting that chose the logged fallback.
+    tags.append(RunTag("runner.metric_warnings", str(len(warnings))))
+    if warnings:
+        tags.append(RunTag("runner.metric_warnings.text", "\n".join(warnings)[:7900]))
     client.log_batch(run_id, metrics=metrics, tags=tags)
 
 

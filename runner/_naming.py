@@ -11,7 +11,8 @@ The rule (also in the README):
    Hydra and data-reading keys (``tracking.*``, ``hydra.*``,
    ``dataset.path``, ``dataset.target``, ``dataset.positive_label``,
    ``dataset.header``, ``dataset.sep``, ``dataset.na_values``,
-   ``dataset.thousands``, ``dataset.drop_missing_target``) never appear.
+   ``dataset.thousands``, ``dataset.drop_missing_target``,
+   ``dataset.time_column``) never appear.
 3. Values are short: floats with 4 significant digits, paths by their last
    part, text cut to 24 characters; ``/`` never appears.
 4. Parts are joined with ``-``; names longer than 100 characters are cut and
@@ -41,6 +42,7 @@ _HIDDEN_PREFIXES = (
     "dataset.na_values",
     "dataset.thousands",
     "dataset.drop_missing_target",
+    "dataset.time_column",
 )
 _MAX_LEN = 100
 

@@ -35,7 +35,7 @@ TASKS = ("binary", "multiclass", "regression")
 
 # An integer target with at most this many distinct values is a class label.
 _MAX_INT_CLASSES = 20
-_THOUSANDS_RE = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
+_THOUSANDS_RE = re.compile(r"^-?\d{1,3}(,\d{3})*(\.\d+)?$")
 
 
 @dataclass
@@ -298,13 +298,17 @@ def _warn_numeric_text(X: pd.DataFrame) -> None:
         if pd.api.types.is_numeric_dtype(X[col]):
             continue
         values = X[col].dropna().astype(str)
-        if len(values) and values.str.match(_THOUSANDS_RE).mean() > 0.5:
+        if (
+            len(values)
+            and values.str.contains(",", regex=False).any()
+            and values.str.match(_THOUSANDS_RE).all()
+        ):
             log.warning(
                 "Column %r holds numbers written with thousands separators "
                 "(%r); it is encoded as text. Set dataset.thousands=',' to read "
                 "it as numbers.",
                 col,
-                values.iloc[0],
+                values[values.str.contains(",", regex=False)].iloc[0],
             )
 
 
@@ -323,15 +327,13 @@ def _infer_task(y: pd.Series, declared: str | None, target: Any) -> str:
                 + did_you_mean(declared, TASKS)
             )
         return _check_declared_task(y, declared, target)
-    numeric = pd.api.types.is_numeric_dtype(y)
-    if numeric and not _integral(y) or numeric and n_unique > _MAX_INT_CLASSES:
+    # Text, booleans and integers with few values are class labels; floats
+    # and integers with many values are quantities.  dataset.task overrides.
+    if pd.api.types.is_float_dtype(y) or (
+        pd.api.types.is_integer_dtype(y) and n_unique > _MAX_INT_CLASSES
+    ):
         return "regression"
     return "binary" if n_unique == 2 else "multiclass"
-
-
-def _integral(y: pd.Series) -> bool:
-    values = y.to_numpy(dtype=float)
-    return bool(np.all(np.mod(values, 1) == 0))
 
 
 def _check_declared_task(y: pd.Series, task: str, target: Any) -> str:
