@@ -194,7 +194,10 @@ def _check_metrics(cfg: Any, data: Dataset) -> tuple[list[str], str]:
     from runner.metrics import default_suite, validate_suite
 
     suite = list(cfg.suite) if cfg.suite is not None else default_suite(data.task)
-    validate_suite(suite, data.task)
+    try:
+        validate_suite(suite, data.task)
+    except ValueError as exc:  # UnknownMetricError names the close matches
+        raise ConfigError(f"metrics.suite: {exc}") from exc
     primary = cfg.primary or DEFAULT_PRIMARY[data.task]
     if primary not in suite:
         from runner.errors import did_you_mean

@@ -135,6 +135,12 @@ CASES = [
         id="primary_metric_not_in_suite",
     ),
     pytest.param(
+        ["metrics.suite=[accuracy,recal]"],
+        r"metrics\.suite: unknown metric 'recal' for task 'binary'\. Did you mean "
+        r"'recall'\?",
+        id="unknown_metric_in_suite",
+    ),
+    pytest.param(
         ["split.test_size=0.6", "split.val_size=0.5"],
         r"split\.val_size \+ split\.test_size must be below 1; got 0\.5 \+ 0\.6",
         id="split_fractions_too_large",

@@ -250,3 +250,49 @@ def test_runs_from_another_folder_land_in_the_same_store(
     assert only_run(store).info.run_name == "dummy-breast_cancer"
     assert not (elsewhere / "mlflow.db").exists()
     assert not (elsewhere / "mlruns").exists()
+
+
+def test_plots_off_never_imports_matplotlib(run_cli: RunCli, store: Store) -> None:
+    import subprocess
+    import sys
+
+    env = dict(store.env(), RUNNER_STORE_WORKER="0")
+    cmd = [
+        sys.executable,
+        "-X",
+        "importtime",
+        "-m",
+        "runner",
+        "model=dummy",
+        "tracking.plots=false",
+        "tracking.log_model=false",
+    ]
+    proc = subprocess.run(
+        cmd,
+        cwd=store.home,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert "| matplotlib" not in proc.stderr
+    assert "| mlflow" in proc.stderr  # the check would see an import
+
+
+def test_tuned_threshold_is_applied_to_the_predictions(
+    run_cli: RunCli, store: Store, tmp_path: Path
+) -> None:
+    run_cli(
+        "model=logreg",
+        "metrics.tune_threshold=f1",
+        "tracking.log_model=false",
+        "tracking.plots=false",
+    )
+    run = only_run(store)
+    threshold = run.data.metrics["threshold"]
+    assert 0 < threshold < 1
+    assert run.data.params["metrics.tune_threshold"] == "f1"
+    pred = predictions(store, run, tmp_path)
+    expected = np.where(pred["proba_malignant"] >= threshold, "malignant", "benign")
+    assert (pred["y_pred"].to_numpy() == expected).all()
