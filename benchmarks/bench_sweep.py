@@ -158,15 +158,31 @@ def cli_sweep(args: list[str]) -> float:
         return time.perf_counter() - start
 
 
-def fit_seconds(trees: int) -> float:
-    """Seconds one forest of ``trees`` takes to fit here (as the jobs do)."""
-    from sklearn.datasets import load_breast_cancer
-    from sklearn.ensemble import RandomForestClassifier
+_FIT = """
+import sys, time
+from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import RandomForestClassifier
+X, y = load_breast_cancer(return_X_y=True)
+start = time.perf_counter()
+RandomForestClassifier(n_estimators=int(sys.argv[1]), random_state=0).fit(
+    X[:341], y[:341])
+print(time.perf_counter() - start)
+"""
 
-    X, y = load_breast_cancer(return_X_y=True)
-    start = time.perf_counter()
-    RandomForestClassifier(n_estimators=trees, random_state=0).fit(X[:341], y[:341])
-    return time.perf_counter() - start
+
+def fit_seconds(trees: int, at_once: int) -> float:
+    """Mean seconds of one forest fit when ``at_once`` processes fit together.
+
+    Two fits at once on this machine's two cores show the speed-up the
+    hardware allows, whatever the launcher.
+    """
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _FIT, str(trees)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(at_once)
+    ]
+    return statistics.mean(float(p.communicate()[0]) for p in procs)
 
 
 def main() -> None:
@@ -187,7 +203,8 @@ def main() -> None:
         f"model.n_estimators={trees}",
         *FAST,
     ]
-    one_fit = fit_seconds(trees)
+    one_fit = fit_seconds(trees, 1)
+    two_fits = fit_seconds(trees, 2)
     basic = cli_sweep(["-m", *grid])
     joblib = cli_sweep(["-m", "hydra/launcher=local", *grid])
 
@@ -204,6 +221,10 @@ def main() -> None:
     print(
         f"2. {parallel_jobs} random forests of {trees} trees (one fit "
         f"{one_fit:.1f} s), fresh command line each"
+    )
+    print(
+        f"   hardware: 2 fits at once take {two_fits:.1f} s each, so 2 workers "
+        f"can be at most {2 * one_fit / two_fits:.2f}x as fast"
     )
     print(
         f"   basic launcher          {basic:8.1f} s  "

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from runner import _sweep, tracking
+from runner._headline import DEFAULT_PRIMARY, HEADLINE
 from runner._naming import run_name
 from runner.data import Dataset, load_dataset
 from runner.errors import ConfigError
@@ -31,14 +32,6 @@ from runner.split import SPLITS, Split, check_split, make_split
 
 log = logging.getLogger(__name__)
 
-#: Headline metrics printed in the summary, per task.
-HEADLINE = {
-    "binary": ["accuracy", "precision", "recall", "f1", "roc_auc"],
-    "multiclass": ["accuracy", "f1_macro", "balanced_accuracy", "log_loss"],
-    "regression": ["mae", "rmse", "r2"],
-}
-#: Metric that ranks runs when the config names none.
-DEFAULT_PRIMARY = {"binary": "f1", "multiclass": "f1_macro", "regression": "rmse"}
 #: Group choices that are Hydra's own or the schema, not the experiment's.
 _NOT_CHOICES = ("hydra/", "schema")
 

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from runner._compare_store import RunQuery, RunRecord, RunSet, fetch_runs, sqlite_path
+from runner._headline import DEFAULT_PRIMARY, HEADLINE
 from runner.errors import ConfigError, RunnerError
 from runner.selection import (
     Cohort,
@@ -65,18 +66,6 @@ TRADE_OFF = {
     "binary": ("precision", "recall"),
     "multiclass": ("precision_macro", "recall_macro"),
 }
-
-
-#: Headline metrics per task, as ``python -m runner`` prints them; the same
-#: lists as ``runner._job.HEADLINE`` (a test keeps them equal), kept here so
-#: that a comparison does not import the training code (scikit-learn, 1.3 s).
-HEADLINE = {
-    "binary": ["accuracy", "precision", "recall", "f1", "roc_auc"],
-    "multiclass": ["accuracy", "f1_macro", "balanced_accuracy", "log_loss"],
-    "regression": ["mae", "rmse", "r2"],
-}
-#: Primary metric per task when the config names none (``runner._job``'s).
-DEFAULT_PRIMARY = {"binary": "f1", "multiclass": "f1_macro", "regression": "rmse"}
 
 
 def headline(task: str) -> list[str]:

@@ -144,13 +144,6 @@ def same_records(a: list[RunRecord], b: list[RunRecord]) -> bool:
 # Reading runs
 
 
-def test_headline_is_the_one_the_runner_prints() -> None:
-    from runner import _job
-
-    assert compare.HEADLINE == _job.HEADLINE
-    assert compare.DEFAULT_PRIMARY == _job.DEFAULT_PRIMARY
-
-
 def test_sql_and_client_routes_read_the_same_runs(exp: Experiment) -> None:
     exp.run(
         "a",
