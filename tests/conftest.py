@@ -29,9 +29,16 @@ class Store:
     def client(self) -> Any:
         from mlflow import MlflowClient
 
-        return MlflowClient(tracking_uri=self.uri)
+        from runner.tracking import store_lock
+
+        # Opening a fresh sqlite store creates its schema; a runner process
+        # may be doing the same, so take the runner's lock (CASES C17).
+        with store_lock(self.uri):
+            return MlflowClient(tracking_uri=self.uri)
 
     def runs(self, experiment: str = "runner") -> list[Any]:
+        if not Path(self.uri.removeprefix("sqlite:///")).exists():
+            return []
         client = self.client()
         exp = client.get_experiment_by_name(experiment)
         if exp is None:

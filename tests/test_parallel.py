@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,9 @@ def test_ray_launcher_on_a_local_instance(
     home = Path(ray_dirs["HOME"])
     assert (home / ".ray").is_dir()
     assert list(Path(ray_dirs["RAY_TMPDIR"]).glob("ray/session_*"))
+    deadline = time.monotonic() + 30
+    while _processes_under(ray_dirs["RAY_TMPDIR"]) and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert _processes_under(ray_dirs["RAY_TMPDIR"]) == []
 
 

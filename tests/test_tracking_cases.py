@@ -184,3 +184,33 @@ def test_c20_quoted_override_values_reach_the_run(
         "tracking.plots=false",
     )
     assert store.runs()[0].info.run_name == value.strip("'")
+
+
+def test_c16_sigkill_of_the_runner_leaves_no_run_running(store: Store) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "runner",
+        "model.n_estimators=5000",
+        "tracking.log_model=false",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=store.home,
+        env=store.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not store.runs():
+        time.sleep(0.5)
+    assert store.runs(), "the run never started"
+    proc.kill()
+    proc.wait(timeout=30)
+    # The MLflow worker sees its pipe close and ends the run it opened.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and store.runs()[0].info.status == "RUNNING":
+        time.sleep(0.5)
+    run = store.runs()[0]
+    assert run.info.status == "KILLED"
+    assert run.data.tags["runner.error"] == "the runner process ended early"
