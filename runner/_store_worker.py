@@ -112,9 +112,8 @@ def stop() -> None:
 def _serve(inbox: BinaryIO, outbox: BinaryIO) -> None:
     from mlflow import MlflowClient
 
-    from runner.tracking import store_lock
-
     client: Any = None
+    uri = ""
     failed_open: Exception | None = None
     open_runs: set[str] = set()
     while True:
@@ -124,19 +123,21 @@ def _serve(inbox: BinaryIO, outbox: BinaryIO) -> None:
             break
         if method == "open":
             # No reply: the caller does not wait.  A failure is raised by the
-            # next call instead.
-            try:
-                # Opening a fresh sqlite file creates its schema: one process
-                # at a time (see runner.tracking.store_lock).
-                with store_lock(args[0]):
-                    client = MlflowClient(tracking_uri=args[0])
-                    client.search_experiments(max_results=1)
-            except Exception as exc:
-                failed_open = exc
+            # next call instead.  A sqlite file that does not exist yet is
+            # created only by the first real call, so that a command failing
+            # its checks leaves no store behind.
+            uri = args[0]
+            if not _missing_sqlite(uri):
+                try:
+                    client = _open_store(MlflowClient, uri)
+                except Exception as exc:
+                    failed_open = exc
             continue
         try:
             if failed_open is not None:
                 raise failed_open
+            if client is None:
+                client = _open_store(MlflowClient, uri)
             result = _dispatch(client, method, args, kwargs)
             _track(method, args, kwargs, result, open_runs)
             reply: tuple[bool, Any] = (True, result)
@@ -148,6 +149,20 @@ def _serve(inbox: BinaryIO, outbox: BinaryIO) -> None:
         assert client is not None
         client.set_tag(run_id, "runner.error", "the runner process ended early")
         client.set_terminated(run_id, status="KILLED")
+
+
+def _missing_sqlite(uri: str) -> bool:
+    return uri.startswith("sqlite:///") and not os.path.exists(uri[10:])
+
+
+def _open_store(factory: Any, uri: str) -> Any:
+    from runner.tracking import store_lock
+
+    # Opening a fresh sqlite file creates its schema: one process at a time.
+    with store_lock(uri):
+        client = factory(tracking_uri=uri)
+        client.search_experiments(max_results=1)
+    return client
 
 
 def _dispatch(

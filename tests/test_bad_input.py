@@ -131,7 +131,7 @@ CASES = [
     ),
     pytest.param(
         ["metrics.primary=f2"],
-        r"metrics\.primary='f2' is not in the metric suite.*Did you mean 'f1'",
+        r"metrics\.primary='f2' is not in the metric suite.*Did you mean .*'f1'",
         id="primary_metric_not_in_suite",
     ),
     pytest.param(
@@ -162,6 +162,7 @@ def test_bad_input_fails_before_any_run(
     assert re.search(message, proc.stderr, flags=re.S), proc.stderr
     assert "Traceback" not in proc.stderr
     assert store.runs() == []
+    assert not (store.home / "outputs" / "mlflow.db").exists()
 
 
 DATA_CASES = [

@@ -219,3 +219,15 @@ def test_trading_accuracy_for_minority_recall_is_not_the_paradox() -> None:
     d = dg.accuracy_paradox(model, baseline, majority_share=0.9, cfg=CFG)
     assert d.status == "ok", d.reason
     assert "balanced accuracy 0.817 beats the baseline's 0.500" in d.reason
+
+
+def test_single_feature_auc_matches_scikit_learn() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 500)
+    scores = {
+        "ties": rng.integers(0, 5, 500).astype(float),
+        "smooth": rng.normal(size=500) + y,
+    }
+    for values in scores.values():
+        auc = skm.roc_auc_score(y == 1, values)
+        assert dg._auc(y == 1, values) == pytest.approx(auc, abs=1e-12)
