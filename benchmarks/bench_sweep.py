@@ -110,7 +110,6 @@ def in_process_sweep(n_jobs: int) -> dict[str, Any]:
         ),
     ):
         os.environ["RUNNER_HOME"] = home
-        os.environ["RUNNER_STORE_WORKER"] = "0"  # count calls in this process
         start = time.perf_counter()
         status = _cli.main(argv)
         total = time.perf_counter() - start

@@ -36,7 +36,8 @@ def split_rows(y: np.ndarray) -> dict[str, np.ndarray]:
     train, val = train_test_split(
         rest, test_size=0.2 / 0.8, random_state=0, stratify=y[rest]
     )
-    return {"train": train, "val": val, "test": test}
+    # Sorted, as the runner keeps them: the same rows in the same order.
+    return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
 
 
 def scores(y: np.ndarray, pred: np.ndarray, proba: np.ndarray) -> dict[str, float]:
@@ -62,6 +63,31 @@ def scores(y: np.ndarray, pred: np.ndarray, proba: np.ndarray) -> dict[str, floa
         "log_loss": skm.log_loss(pos_true, proba, labels=[False, True]),
         "brier": skm.brier_score_loss(pos_true, proba),
     }
+
+
+def draw(out: Path, cm: np.ndarray, positive: np.ndarray, proba: np.ndarray) -> None:
+    """The same five pictures the runner draws for a binary run."""
+    from sklearn.calibration import CalibrationDisplay
+
+    for name, values, fmt in (
+        ("confusion_matrix", cm, "d"),
+        ("confusion_matrix_normalized", cm / cm.sum(axis=1, keepdims=True), ".2f"),
+    ):
+        fig, ax = plt.subplots(figsize=(4, 4))
+        skm.ConfusionMatrixDisplay(values, display_labels=["benign", POS]).plot(
+            ax=ax, colorbar=False, values_format=fmt
+        )
+        fig.savefig(out / f"{name}.png", dpi=90)
+        plt.close(fig)
+    for name, display in (
+        ("roc_curve", skm.RocCurveDisplay),
+        ("precision_recall_curve", skm.PrecisionRecallDisplay),
+        ("calibration_curve", CalibrationDisplay),
+    ):
+        fig, ax = plt.subplots(figsize=(5, 5))
+        display.from_predictions(positive, proba, ax=ax)
+        fig.savefig(out / f"{name}.png", dpi=90)
+        plt.close(fig)
 
 
 def main(uri: str) -> None:
@@ -126,10 +152,7 @@ def main(uri: str) -> None:
         pd.DataFrame(cm, index=["benign", POS], columns=["benign", POS]).to_csv(
             out / "confusion_matrix.csv"
         )
-        fig, ax = plt.subplots(figsize=(3.7, 3.7))
-        ax.imshow(cm, cmap="Blues")
-        fig.savefig(out / "confusion_matrix.png", dpi=100)
-        plt.close(fig)
+        draw(out, cm, yt == POS, pr)
         mlflow.log_artifacts(str(out))
     print(f"test/f1={values['test/f1']:.4f}")
 

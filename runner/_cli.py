@@ -42,27 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     register()
-    from runner import _store_worker
     from runner._preflight import preflight
 
     try:
-        # Once the first job's config composes, MLflow starts in a worker
-        # process on the other core while this one loads the data and fits.
-        preflight(argv, on_uri=_start_worker)
+        preflight(argv)
         return _hydra_main(argv)
     except RunnerError as exc:
         print(f"runner: error: {exc}", file=sys.stderr)
         return 2
-    finally:
-        _store_worker.stop()
-
-
-def _start_worker(uri: str) -> None:
-    from runner import _store_worker
-
-    worker = _store_worker.start()
-    if worker is not None:
-        worker.open(uri)
 
 
 def _hydra_main(argv: list[str]) -> int:

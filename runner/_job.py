@@ -384,13 +384,25 @@ def _train_and_log(client: Any, run_id: str, plan: Plan, cfg: Any) -> Outcome:
 
     art.write_json(artifacts / "diagnostics.json", [d.as_dict() for d in diagnostics])
     if cfg.tracking.plots:
-        from runner._plots import draw_all
-
-        draw_all(artifacts, plan, predictions, evaluations)
+        _draw(artifacts, plan, predictions["test"], evaluations["test"])
     client.log_artifacts(run_id, str(artifacts))
     if cfg.tracking.log_model:
-        _log_model(client, run_id, pipe, plan.context.output_dir)
+        _log_model(client, run_id, pipe)
     return Outcome(values, diagnostics, warnings)
+
+
+def _draw(folder: Path, plan: Plan, test: Predictions, evaluation: Any) -> None:
+    """Draw the pictures; matplotlib is imported only here."""
+    from runner._plots import draw_all
+
+    draw_all(
+        folder,
+        plan.data.task,
+        plan.name,
+        plan.data.positive_label,
+        test,
+        evaluation.confusion,
+    )
 
 
 def _threshold(pipe: Any, plan: Plan, cfg: Any) -> float:
@@ -551,28 +563,17 @@ def _write_artifacts(
     return folder
 
 
-def _log_model(client: Any, run_id: str, pipe: Any, folder: Path) -> None:
+def _log_model(client: Any, run_id: str, pipe: Any) -> None:
     """Log the fitted pipeline as an MLflow model in the skops format.
 
     Requirements are given, not inferred (inference costs 6-10 s a model),
     and the skops trusted types are the ones this very pipeline holds.
     """
-    from runner._requirements import model_requirements
-    from runner._store_worker import StoreClient
-
-    if isinstance(client, StoreClient):
-        import pickle
-
-        path = folder / "pipeline.pkl"
-        path.write_bytes(pickle.dumps(pipe))
-        try:
-            client.log_sklearn_model(run_id, str(path), model_requirements())
-        finally:
-            path.unlink()
-        return
     import mlflow
     import mlflow.sklearn
     import skops.io as sio
+
+    from runner._requirements import model_requirements
 
     trusted = sio.get_untrusted_types(data=sio.dumps(pipe))
     mlflow.set_tracking_uri(client.tracking_uri)

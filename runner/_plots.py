@@ -18,30 +18,37 @@ import numpy as np  # noqa: E402
 
 
 def draw_all(
-    folder: Path, plan: Any, predictions: dict[str, Any], evaluations: dict[str, Any]
+    folder: Path,
+    task: str,
+    name: str,
+    positive_label: Any,
+    test: Any,
+    confusion: Any,
 ) -> None:
-    """Write every picture that applies to the run's task into ``folder``."""
-    test = predictions["test"]
-    if plan.data.task == "regression":
-        _regression(folder, test, plan.name)
+    """Write every picture that applies to the task into ``folder``.
+
+    ``test`` holds the test split's ``y_true``, ``y_pred``, ``scores`` and
+    ``scores_are_proba``; ``confusion`` its confusion table (or None).
+    """
+    if task == "regression":
+        _regression(folder, test, name)
         return
-    confusion = evaluations["test"].confusion
     if confusion is not None:
         confusion_matrix(
             folder / "confusion_matrix.png",
             confusion.labels,
             confusion.counts,
-            f"{plan.name}: test",
+            f"{name}: test",
         )
         confusion_matrix(
             folder / "confusion_matrix_normalized.png",
             confusion.labels,
             confusion.counts,
-            f"{plan.name}: test, share of true class",
+            f"{name}: test, share of true class",
             normalize=True,
         )
-    if plan.data.task == "binary" and test.scores is not None:
-        _binary_curves(folder, test, plan)
+    if task == "binary" and test.scores is not None:
+        _binary_curves(folder, test, name, positive_label)
 
 
 def confusion_matrix(
@@ -68,26 +75,26 @@ def confusion_matrix(
     _save(fig, path)
 
 
-def _binary_curves(folder: Path, test: Any, plan: Any) -> None:
+def _binary_curves(folder: Path, test: Any, name: str, positive_label: Any) -> None:
     from sklearn.calibration import CalibrationDisplay
     from sklearn.metrics import PrecisionRecallDisplay, RocCurveDisplay
 
-    positive = test.y_true == plan.data.positive_label
+    positive = test.y_true == positive_label
     if positive.all() or not positive.any():
         return  # one class only: no curve is defined
-    label = f"positive = {plan.data.positive_label}"
-    for name, display in (
+    label = f"positive = {positive_label}"
+    for file, display in (
         ("roc_curve", RocCurveDisplay),
         ("precision_recall_curve", PrecisionRecallDisplay),
     ):
         fig, ax = plt.subplots(figsize=(5, 5))
-        display.from_predictions(positive, test.scores, ax=ax, name=plan.name)
-        ax.set_title(f"{name.replace('_', ' ')} (test, {label})")
-        _save(fig, folder / f"{name}.png")
+        display.from_predictions(positive, test.scores, ax=ax, name=name)
+        ax.set_title(f"{file.replace('_', ' ')} (test, {label})")
+        _save(fig, folder / f"{file}.png")
     if test.scores_are_proba:
         fig, ax = plt.subplots(figsize=(5, 5))
         CalibrationDisplay.from_predictions(
-            positive, test.scores, n_bins=10, ax=ax, name=plan.name
+            positive, test.scores, n_bins=10, ax=ax, name=name
         )
         ax.set_title(f"calibration (test, {label})")
         _save(fig, folder / "calibration_curve.png")

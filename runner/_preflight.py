@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +47,8 @@ _FLAGS_WITH_VALUE = {
 _MAX_FULL_COMBOS = 64
 
 
-def preflight(argv: list[str], on_uri: Callable[[str], None] | None = None) -> None:
-    """Raise a :class:`~runner.errors.RunnerError` if any job would fail early.
-
-    ``on_uri`` is called with the first job's tracking URI as soon as its
-    config is composed, before the slower checks (data, model).
-    """
+def preflight(argv: list[str]) -> None:
+    """Raise a :class:`~runner.errors.RunnerError` if any job would fail early."""
     overrides = _overrides(argv)
     if overrides is None:
         return
@@ -66,8 +61,7 @@ def preflight(argv: list[str], on_uri: Callable[[str], None] | None = None) -> N
     try:
         with initialize_config_dir(str(conf_dir()), version_base="1.3"):
             for combo in combos:
-                _check_job(combo, on_uri)
-                on_uri = None
+                _check_job(combo)
     finally:
         GlobalHydra.instance().clear()
 
@@ -164,16 +158,10 @@ def _combinations(parsed: list[Any]) -> list[list[str]]:
     return combos
 
 
-def _check_job(
-    overrides: list[str], on_uri: Callable[[str], None] | None = None
-) -> None:
+def _check_job(overrides: list[str]) -> None:
     from runner._job import JobContext, plan_run
 
     cfg = _compose(overrides)
-    if on_uri is not None:
-        from runner.tracking import tracking_uri
-
-        on_uri(tracking_uri(cfg.tracking.uri))
     choices = {
         k: str(v)
         for k, v in cfg.hydra.runtime.choices.items()

@@ -54,17 +54,7 @@ def artifact_root(uri: str, experiment: str) -> str | None:
 
 
 def client_for(uri: str) -> Any:
-    """An MlflowClient on ``uri``.
-
-    When this process started the MLflow worker for ``uri`` (see
-    :mod:`runner._store_worker`), its proxy; otherwise a client of our own,
-    which imports MLflow on first use.
-    """
-    from runner._store_worker import worker_for
-
-    worker = worker_for(uri)
-    if worker is not None:
-        return worker
+    """An MlflowClient on ``uri`` (imports MLflow on first use)."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from mlflow import MlflowClient
 

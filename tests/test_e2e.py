@@ -256,7 +256,7 @@ def test_plots_off_never_imports_matplotlib(run_cli: RunCli, store: Store) -> No
     import subprocess
     import sys
 
-    env = dict(store.env(), RUNNER_STORE_WORKER="0")
+    env = store.env()
     cmd = [
         sys.executable,
         "-X",
