@@ -595,6 +595,8 @@ def _print_summary(
     metrics = "  ".join(f"{m}={values[f'test/{m}']:.4f}" for m in shown)
     print(f"run      {plan.name}")
     print(f"run id   {run_id}")
+    if plan.data.positive_label is not None:
+        metrics += f"  (positive class {plan.data.positive_label!r})"
     print(f"test     {metrics}")
     if f"val/{plan.primary}" in values:
         print(f"primary  val/{plan.primary}={values[f'val/{plan.primary}']:.4f}")
@@ -602,6 +604,6 @@ def _print_summary(
         if d.status == "warn":
             print(f"warn     {d.name}: {d.reason}")
     for text in outcome.metric_warnings:
-        print(f"undefined {text}")
+        print(f"metric   {text}")
     print(f"open     mlflow ui --backend-store-uri {uri}")
-    print(f"         then #/experiments/{experiment_id}/runs/{run_id}")
+    print(f"         http://127.0.0.1:5000/#/experiments/{experiment_id}/runs/{run_id}")

@@ -195,7 +195,8 @@ def _composition_error(exc: Exception, overrides: list[str]) -> ConfigError:
     key_match = re.search(r"Could not override '([^']+)'", text)
     if key_match and re.search(r"Key '[^']+' (is )?not in", detail):
         key = key_match.group(1)
-        group_only = [o for o in overrides if "." not in o.split("=")[0]]
+        available = groups()
+        group_only = [o for o in overrides if o.split("=")[0] in available]
         base = compose("config", overrides=group_only)
         keys = _leaf_keys(base)
         given = next((o for o in overrides if o.split("=")[0] == key), key)
@@ -218,8 +219,9 @@ def _unknown_key_message(key: str, given: str, keys: list[str], base: Any) -> st
         close = did_you_mean(head, heads)
         fixed = close and rest and f" Did you mean '{close.split(chr(39))[1]}.{rest}'?"
         return (
-            f"unknown config key '{key}' (in override {given!r}): there is no "
-            f"'{head}' section.{fixed or close} The sections are {heads}."
+            f"unknown config key '{key}' (in override {given!r}): the config has "
+            f"no top-level key '{head}'.{fixed or close} Its top-level keys are "
+            f"{heads}."
         )
     if head == "model":
         value = given.partition("=")[2]

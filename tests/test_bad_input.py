@@ -39,8 +39,14 @@ CASES = [
     ),
     pytest.param(
         ["modle.C=2"],
-        r"there is no 'modle' section\. Did you mean 'model\.C'\?",
+        r"no top-level key 'modle'\. Did you mean 'model\.C'\?",
         id="misspelled_section",
+    ),
+    pytest.param(
+        ["seeed=1"],
+        r"unknown config key 'seeed' \(in override 'seeed=1'\): the config has "
+        r"no top-level key 'seeed'\. Did you mean 'seed'\?",
+        id="misspelled_top_level_key",
     ),
     pytest.param(
         ["+modle.C=2"],

@@ -154,7 +154,9 @@ def test_model_is_loadable_and_predicts_like_the_run(
     run_cli("model=logreg", "tracking.plots=false")
     run = only_run(store)
     mlflow.set_tracking_uri(store.uri)
-    model = mlflow.sklearn.load_model(f"runs:/{run.info.run_id}/model")
+    model = mlflow.sklearn.load_model(
+        f"runs:/{run.info.run_id}/model", dst_path=str(tmp_path)
+    )
     names = {a.path for a in store.client().list_artifacts(run.info.run_id)}
     assert "confusion_matrix.png" not in names
     from sklearn.datasets import load_breast_cancer
