@@ -15,8 +15,15 @@ def _leave(code: int) -> None:
 
     With MLflow, SQLAlchemy and scikit-learn loaded, that teardown takes about
     1 s on this kind of machine, after all the work is done and logged.  Exit
-    handlers still run and every stream is flushed first.
+    handlers still run and every stream is flushed first.  When other threads
+    or child processes are alive (a joblib launcher's workers), they need the
+    interpreter's own shutdown order, so the exit is the ordinary one.
     """
+    import multiprocessing
+    import threading
+
+    if threading.active_count() > 1 or multiprocessing.active_children():
+        sys.exit(code)
     atexit._run_exitfuncs()
     logging.shutdown()
     sys.stdout.flush()
