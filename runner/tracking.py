@@ -99,6 +99,7 @@ def store_lock(uri: str) -> Iterator[None]:
     import fcntl
 
     lock_path = Path(uri[len("sqlite:///") :] + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
