@@ -122,7 +122,8 @@ def test_exception_during_training_ends_the_run_failed(
     assert "n_neighbors" in proc.stderr
 
 
-def test_c16_sigterm_ends_the_run_killed(store: Store) -> None:
+def start_long_run(store: Store) -> subprocess.Popen[bytes]:
+    """Start a run that fits for a while; return once its MLflow run exists."""
     cmd = [
         sys.executable,
         "-m",
@@ -134,13 +135,18 @@ def test_c16_sigterm_ends_the_run_killed(store: Store) -> None:
         cmd,
         cwd=store.home,
         env=store.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not store.runs():
         time.sleep(0.5)
     assert store.runs(), "the run never started"
+    return proc
+
+
+def test_c16_sigterm_ends_the_run_killed(store: Store) -> None:
+    proc = start_long_run(store)
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=60)
     assert proc.returncode != 0
@@ -189,24 +195,7 @@ def test_c20_quoted_override_values_reach_the_run(
 def test_c16_run_of_a_killed_runner_is_closed_by_the_next_run(
     run_cli: RunCli, store: Store
 ) -> None:
-    cmd = [
-        sys.executable,
-        "-m",
-        "runner",
-        "model.n_estimators=5000",
-        "tracking.log_model=false",
-    ]
-    proc = subprocess.Popen(
-        cmd,
-        cwd=store.home,
-        env=store.env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not store.runs():
-        time.sleep(0.5)
-    assert store.runs(), "the run never started"
+    proc = start_long_run(store)
     proc.kill()  # SIGKILL: nothing in the process can react
     proc.wait(timeout=30)
     assert store.runs()[0].info.status == "RUNNING"
