@@ -51,12 +51,3 @@ def _score_rows(scores: np.ndarray | None, n: int) -> list[Sequence[float]]:
     if scores.ndim == 1:
         return [(v,) for v in scores]
     return list(scores)
-
-
-def write_confusion_csv(path: Path, labels: Sequence[Any], counts: Any) -> None:
-    """Confusion matrix with rows = true label and columns = predicted label."""
-    with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["true\\predicted", *labels])
-        for label, row in zip(labels, np.asarray(counts), strict=True):
-            writer.writerow([label, *(int(v) for v in row)])

@@ -557,9 +557,7 @@ def _write_artifacts(
     )
     confusion = evaluations["test"].confusion
     if confusion is not None:
-        art.write_confusion_csv(
-            folder / "confusion_matrix.csv", confusion.labels, confusion.counts
-        )
+        (folder / "confusion_matrix.csv").write_text(confusion.to_csv())
     return folder
 
 
