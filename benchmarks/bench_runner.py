@@ -24,7 +24,11 @@ HERE = Path(__file__).resolve().parent
 
 def timed(cmd: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    # From the scratch folder: MLflow puts a sqlite store's default artifact
+    # folder (./mlruns) in the current folder.
+    subprocess.run(
+        cmd, env=env, check=True, capture_output=True, cwd=env["RUNNER_HOME"]
+    )
     return time.perf_counter() - start
 
 
