@@ -60,10 +60,28 @@ def preflight(argv: list[str]) -> None:
 
     try:
         with initialize_config_dir(str(conf_dir()), version_base="1.3"):
+            preset = _sweeper_params(combos[0], parsed, "-m" in argv)
+            if preset:
+                _check_choices(preset)
+                combos = _combinations(parsed + preset)
             for combo in combos:
                 _check_job(combo)
     finally:
         GlobalHydra.instance().clear()
+
+
+def _sweeper_params(first: list[str], parsed: list[Any], multirun: bool) -> list[Any]:
+    """Sweep overrides a config sets in ``hydra.sweeper.params`` (presets).
+
+    Keys given on the command line win, as they do in Hydra's sweeper.
+    """
+    cfg = _compose(first)
+    if not (multirun or str(cfg.hydra.mode) == "RunMode.MULTIRUN"):
+        return []
+    params = cfg.hydra.sweeper.get("params") or {}
+    given = {o.key_or_group for o in parsed}
+    texts = [f"{k}={v}" for k, v in params.items() if k not in given]
+    return _parse(texts)
 
 
 def _overrides(argv: list[str]) -> list[str] | None:
@@ -141,6 +159,8 @@ def _combinations(parsed: list[Any]) -> list[list[str]]:
     options = []
     for override in parsed:
         prefix = override.get_key_element()
+        if override.key_or_group.startswith("hydra") and override.is_sweep_override():
+            continue  # Hydra's own settings: not a value of the jobs' config
         values = _values(override)
         if not values:
             continue

@@ -220,3 +220,12 @@ def test_bad_data_fails_before_any_run(
     proc = run_cli(*csv_args(path, "y", *extra), expect=2)
     assert re.search(message, proc.stderr, flags=re.S), proc.stderr
     assert store.runs() == []
+
+
+def test_bad_value_from_a_preset_sweep_fails_before_the_first_job(
+    run_cli: RunCli, store: Store
+) -> None:
+    # rf_grid sweeps model.n_estimators, which logistic regression lacks.
+    proc = run_cli("sweep=rf_grid", "model=logreg", expect=2)
+    assert "unknown config key 'model.n_estimators'" in proc.stderr
+    assert store.runs() == []
