@@ -17,12 +17,16 @@ def _leave(code: int) -> None:
     1 s on this kind of machine, after all the work is done and logged.  Exit
     handlers still run and every stream is flushed first.  When other threads
     or child processes are alive (a joblib launcher's workers), they need the
-    interpreter's own shutdown order, so the exit is the ordinary one.
+    interpreter's own shutdown order, and a profiler or tracer writes its
+    results then, so in those cases the exit is the ordinary one.
     """
     import multiprocessing
     import threading
 
-    if threading.active_count() > 1 or multiprocessing.active_children():
+    busy = threading.active_count() > 1 or multiprocessing.active_children()
+    # A profiler or coverage tracer writes its results at the ordinary exit.
+    watched = sys.getprofile() is not None or sys.gettrace() is not None
+    if busy or watched:
         sys.exit(code)
     atexit._run_exitfuncs()
     logging.shutdown()
