@@ -89,23 +89,6 @@ class Store:
         return fetch_runs(self.uri, RunQuery(experiments=(self.name,)), KEYS)
 
 
-@pytest.fixture(scope="module")
-def shared_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A module's store: a copy of one empty store made once per session
-    (creating MLflow's sqlite schema takes 3-9 s here, copying it milliseconds)."""
-    import shutil
-
-    from mlflow import MlflowClient
-
-    template = tmp_path_factory.getbasetemp() / "mlflow-empty-store" / "mlflow.db"
-    if not template.exists():
-        template.parent.mkdir(exist_ok=True)
-        MlflowClient(tracking_uri=f"sqlite:///{template}").search_experiments()
-    path = tmp_path_factory.mktemp("store") / "mlflow.db"
-    shutil.copyfile(template, path)
-    return f"sqlite:///{path}"
-
-
 @pytest.fixture
 def store(shared_uri: str, request: pytest.FixtureRequest) -> Store:
     return Store(shared_uri, request.node.name)
