@@ -75,11 +75,11 @@ def _baseline(
     plan: Any, y: np.ndarray, parts: dict[str, np.ndarray], cfg: Any
 ) -> dict[str, dict[str, float]]:
     """Majority class (or training mean) predicted for every row of a split."""
-    from runner.metrics import evaluate
+    from runner.metrics import REGISTRY, evaluate
 
     data = plan.data
     train = y[parts["train"]]
-    suite = [m for m in _BASELINE_METRICS[data.task] if m in _registered()]
+    suite = [m for m in _BASELINE_METRICS[data.task] if m in REGISTRY]
     out = {}
     for split in ("val", "test"):
         y_true = y[parts[split]]
@@ -100,9 +100,3 @@ def _baseline(
         )
         out[split] = {k: float(v) for k, v in result.values.items()}
     return out
-
-
-def _registered() -> set[str]:
-    from runner.metrics import REGISTRY
-
-    return set(REGISTRY)
