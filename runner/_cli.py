@@ -36,6 +36,9 @@ def register() -> None:
     from runner._sweep import register_resolvers
 
     register_resolvers()
+    from runner import _compose
+
+    _compose.install()
 
 
 def main(argv: list[str] | None = None) -> int:

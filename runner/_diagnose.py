@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,27 +26,20 @@ def diagnose(
     training class balance (``data/class_share.<label>``) and the
     train/validation gap of the primary metric (``gap/<primary>``).
     """
-    from runner.metrics import REGISTRY, safe_key
+    from runner.metrics import REGISTRY
 
-    data, parts = plan.data, plan.split.parts()
-    y = data.y.to_numpy()
-    extra: dict[str, float] = {}
+    data = plan.data
     found: list[dg.Diagnostic] = []
-
-    baseline = _baseline(plan, y, parts, cfg)
-    for split, values in baseline.items():
-        for key, value in values.items():
-            extra[f"{split}/baseline_{key}"] = value
+    base = _data_diagnostics(plan, cfg)
+    extra = dict(base.extra)
 
     if data.task != "regression":
-        balance = dg.class_balance(y[parts["train"]], data.classes)
-        for label, share in balance.items():
-            extra[f"data/class_share.{safe_key(str(label))}"] = share
-        majority = max(balance.values())
-        extra["data/majority_share"] = majority
         found.append(
             dg.accuracy_paradox(
-                evaluations["test"].values, baseline["test"], majority, cfg.diagnostics
+                evaluations["test"].values,
+                base.baseline["test"],
+                extra["data/majority_share"],
+                cfg.diagnostics,
             )
         )
 
@@ -56,7 +50,60 @@ def diagnose(
     found.append(over)
     extra[f"gap/{plan.primary}"] = gap
 
-    found.append(dg.leakage_duplicates(data.X, parts, cfg.diagnostics))
+    found.extend(base.found)
+    test = evaluations["test"].values.get(plan.primary, np.nan)
+    bounded = maximize and plan.primary not in ("tp", "tn")
+    found.append(dg.near_perfect(plan.primary, test, bounded, cfg.diagnostics))
+    return found, extra
+
+
+@dataclass(frozen=True)
+class _DataFindings:
+    """What the diagnostics find in the data and split alone, whatever the model."""
+
+    baseline: dict[str, dict[str, float]]
+    extra: dict[str, float]
+    found: list[dg.Diagnostic]
+
+
+def _data_diagnostics(plan: Any, cfg: Any) -> _DataFindings:
+    """Baseline, class balance and leakage checks, once per data and split.
+
+    Kept with the data (``Dataset.memo``): the jobs of a sweep over model
+    settings share them.
+    """
+    import hashlib
+
+    from omegaconf import OmegaConf
+
+    rows = hashlib.sha256()
+    for part in plan.split.parts().values():
+        rows.update(np.ascontiguousarray(part).tobytes() + b"|")
+    settings = OmegaConf.to_container(cfg.diagnostics)
+    key = ("diagnostics", rows.hexdigest(), repr(settings), cfg.metrics.zero_division)
+    memo = plan.data.memo
+    if key not in memo:
+        memo[key] = _find_in_data(plan, cfg)
+    return memo[key]
+
+
+def _find_in_data(plan: Any, cfg: Any) -> _DataFindings:
+    from runner.metrics import safe_key
+
+    data, parts = plan.data, plan.split.parts()
+    y = data.y.to_numpy()
+    extra: dict[str, float] = {}
+    baseline = _baseline(plan, y, parts, cfg)
+    for split, values in baseline.items():
+        for key, value in values.items():
+            extra[f"{split}/baseline_{key}"] = value
+    if data.task != "regression":
+        balance = dg.class_balance(y[parts["train"]], data.classes)
+        for label, share in balance.items():
+            extra[f"data/class_share.{safe_key(str(label))}"] = share
+        extra["data/majority_share"] = max(balance.values())
+
+    found = [dg.leakage_duplicates(data.X, parts, cfg.diagnostics)]
     X_train = data.X.iloc[parts["train"]]
     found.append(
         dg.leakage_feature(
@@ -65,10 +112,7 @@ def diagnose(
     )
     if data.time is not None:
         found.append(dg.leakage_time(data.time, parts))
-    test = evaluations["test"].values.get(plan.primary, np.nan)
-    bounded = maximize and plan.primary not in ("tp", "tn")
-    found.append(dg.near_perfect(plan.primary, test, bounded, cfg.diagnostics))
-    return found, extra
+    return _DataFindings(baseline, extra, found)
 
 
 def _baseline(

@@ -241,10 +241,10 @@ def run_job(cfg: Any, context: JobContext | None = None) -> float:
     client = tracking.client_for(uri)
     experiment_id = tracking.ensure_experiment(client, cfg.tracking.experiment, uri)
     tracking.close_stale_runs(client, experiment_id, once=True)
-    run_id = _open_run(client, experiment_id, plan)
+    run_id, artifact_uri = _open_run(client, experiment_id, plan)
     context.run_id, context.run_name, context.primary = run_id, plan.name, plan.primary
     with _guard(client, run_id, context.output_dir):
-        outcome = _train_and_log(client, run_id, plan, cfg)
+        outcome = _train_and_log(client, (run_id, artifact_uri), plan, cfg)
     _print_summary(plan, run_id, experiment_id, uri, outcome)
     return float(outcome.values.get(f"val/{plan.primary}", math.nan))
 
@@ -260,7 +260,8 @@ def _metric_settings(config: dict[str, Any]) -> dict[str, Any]:
     return {k: metrics[k] for k in ("zero_division", "threshold", "tune_threshold")}
 
 
-def _open_run(client: Any, experiment_id: str, plan: Plan) -> str:
+def _open_run(client: Any, experiment_id: str, plan: Plan) -> tuple[str, str]:
+    """Create the run with its tags and params; its id and artifact URI."""
     from mlflow.entities import Param
 
     from runner.metrics import DEFINITIONS_VERSION, suite_fingerprint
@@ -293,7 +294,7 @@ def _open_run(client: Any, experiment_id: str, plan: Plan) -> str:
     params["dataset.rows"] = str(len(plan.data.y))
     client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
     log.info("Opened run %s <name=%s>", run.info.run_id, plan.name)
-    return str(run.info.run_id)
+    return str(run.info.run_id), str(run.info.artifact_uri)
 
 
 class _Terminated(BaseException):
@@ -346,18 +347,20 @@ class Outcome:
     metric_warnings: list[str]
 
 
-def _train_and_log(client: Any, run_id: str, plan: Plan, cfg: Any) -> Outcome:
+def _train_and_log(client: Any, run: tuple[str, str], plan: Plan, cfg: Any) -> Outcome:
     from runner._preprocess import build_pipeline
 
+    run_id, artifact_uri = run
     X, parts = plan.data.X, plan.split.parts()
     pipe = build_pipeline(X, plan.spec, cfg.dataset.preprocess)
     log.info("Fitting %s on %d rows", plan.spec.cls.__name__, len(plan.split.train))
     pipe.fit(X.iloc[plan.split.train], plan.data.y.iloc[plan.split.train])
 
-    threshold = _threshold(pipe, plan, cfg)
+    outputs = _outputs(pipe, plan)
+    threshold = _threshold(outputs, plan, cfg)
     evaluations, predictions = {}, {}
     for part in SPLITS:
-        pred = _predict(pipe, plan, parts[part], threshold)
+        pred = _predict(outputs, plan, parts[part], threshold)
         predictions[part] = pred
         evaluations[part] = _evaluate(plan, pred, float(cfg.metrics.zero_division))
     values = {
@@ -385,7 +388,7 @@ def _train_and_log(client: Any, run_id: str, plan: Plan, cfg: Any) -> Outcome:
     art.write_json(artifacts / "diagnostics.json", [d.as_dict() for d in diagnostics])
     if cfg.tracking.plots:
         _draw(artifacts, plan, predictions["test"], evaluations["test"])
-    client.log_artifacts(run_id, str(artifacts))
+    tracking.log_artifacts(client, artifact_uri, artifacts)
     if cfg.tracking.log_model:
         _log_model(client, run_id, pipe)
     return Outcome(values, diagnostics, warnings)
@@ -405,14 +408,14 @@ def _draw(folder: Path, plan: Plan, test: Predictions, evaluation: Any) -> None:
     )
 
 
-def _threshold(pipe: Any, plan: Plan, cfg: Any) -> float:
+def _threshold(outputs: Outputs, plan: Plan, cfg: Any) -> float:
     """The configured threshold, or one tuned on the validation rows only."""
     tune = cfg.metrics.tune_threshold
-    if tune is None or plan.data.task != "binary" or not hasattr(pipe, "predict_proba"):
+    if tune is None or plan.data.task != "binary" or not outputs.proba:
         return float(cfg.metrics.threshold)
     from runner.metrics import tune_threshold
 
-    val = _predict(pipe, plan, plan.split.val, float(cfg.metrics.threshold))
+    val = _predict(outputs, plan, plan.split.val, float(cfg.metrics.threshold))
     assert val.scores is not None
     chosen = float(
         tune_threshold(val.y_true == plan.data.positive_label, val.scores, tune)
@@ -425,40 +428,70 @@ def _threshold(pipe: Any, plan: Plan, cfg: Any) -> float:
     return chosen
 
 
-def _predict(pipe: Any, plan: Plan, rows: np.ndarray, threshold: float) -> Predictions:
-    X = plan.data.X.iloc[rows]
-    y_true = plan.data.y.iloc[rows].to_numpy()
+@dataclass
+class Outputs:
+    """The fitted pipeline's outputs for every row of the data.
+
+    One call of each prediction method on all rows, then sliced per split:
+    each call through the pipeline costs a few milliseconds of overhead
+    whatever the number of rows, and a row's output does not depend on which
+    other rows are predicted with it.
+    """
+
+    #: ``predict`` (regression, and classifiers without ``predict_proba``).
+    labels: np.ndarray | None
+    #: Class probabilities or decision scores, columns in ``data.classes``
+    #: order (one column of scores for a binary decision function).
+    scores: np.ndarray | None
+    proba: bool
+
+
+def _outputs(pipe: Any, plan: Plan) -> Outputs:
+    X = plan.data.X
     if plan.data.task == "regression":
-        return Predictions(y_true, pipe.predict(X), None, [], False)
+        return Outputs(pipe.predict(X), None, False)
     model_classes = list(pipe.classes_)
     classes = plan.data.classes
     assert classes is not None
     if hasattr(pipe, "predict_proba"):
-        proba = _align(pipe.predict_proba(X), model_classes, classes)
-        if plan.data.task == "binary":
-            pos = classes.index(plan.data.positive_label)
-            neg = classes[1 - pos]
-            score = proba[:, pos]
-            y_pred = np.where(score >= threshold, plan.data.positive_label, neg)
-            return Predictions(
-                y_true,
-                y_pred.astype(object),
-                score,
-                [f"proba_{plan.data.positive_label}"],
-                True,
-            )
-        y_pred = np.asarray(classes, dtype=object)[np.argmax(proba, axis=1)]
-        return Predictions(y_true, y_pred, proba, [f"proba_{c}" for c in classes], True)
+        return Outputs(
+            None, _align(pipe.predict_proba(X), model_classes, classes), True
+        )
     scores = pipe.decision_function(X)
-    y_pred = pipe.predict(X)
     if plan.data.task == "binary":
         # decision_function scores classes_[1]; flip for the declared positive.
-        sign = 1.0 if model_classes[1] == plan.data.positive_label else -1.0
-        return Predictions(
-            y_true, y_pred, sign * scores, [f"score_{plan.data.positive_label}"], False
+        scores = scores if model_classes[1] == plan.data.positive_label else -scores
+    else:
+        scores = _align(scores, model_classes, classes)
+    return Outputs(pipe.predict(X), scores, False)
+
+
+def _predict(
+    outputs: Outputs, plan: Plan, rows: np.ndarray, threshold: float
+) -> Predictions:
+    y_true = plan.data.y.iloc[rows].to_numpy()
+    if plan.data.task == "regression":
+        assert outputs.labels is not None
+        return Predictions(y_true, outputs.labels[rows], None, [], False)
+    classes = plan.data.classes
+    assert classes is not None and outputs.scores is not None
+    scores = outputs.scores[rows]
+    if not outputs.proba:
+        assert outputs.labels is not None
+        names = [f"score_{c}" for c in classes]
+        if plan.data.task == "binary":
+            names = [f"score_{plan.data.positive_label}"]
+        return Predictions(y_true, outputs.labels[rows], scores, names, False)
+    if plan.data.task == "binary":
+        pos = classes.index(plan.data.positive_label)
+        score = scores[:, pos]
+        y_pred = np.where(
+            score >= threshold, plan.data.positive_label, classes[1 - pos]
         )
-    scores = _align(scores, model_classes, classes)
-    return Predictions(y_true, y_pred, scores, [f"score_{c}" for c in classes], False)
+        names = [f"proba_{plan.data.positive_label}"]
+        return Predictions(y_true, y_pred.astype(object), score, names, True)
+    y_pred = np.asarray(classes, dtype=object)[np.argmax(scores, axis=1)]
+    return Predictions(y_true, y_pred, scores, [f"proba_{c}" for c in classes], True)
 
 
 def _align(matrix: np.ndarray, have: list[Any], want: list[Any]) -> np.ndarray:
@@ -519,19 +552,14 @@ def _write_artifacts(
     predictions: dict[str, Predictions],
     values: dict[str, float],
 ) -> Path:
-    from omegaconf import OmegaConf
-
     from runner import _artifacts as art
     from runner.metrics import DEFINITIONS_VERSION
 
     folder = plan.context.output_dir / "artifacts"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.yaml").write_text(OmegaConf.to_yaml(plan.config))
-    overrides = OmegaConf.create(list(plan.context.overrides))
-    (folder / "overrides.yaml").write_text(OmegaConf.to_yaml(overrides))
-    (folder / "choices.yaml").write_text(
-        OmegaConf.to_yaml(OmegaConf.create(plan.context.choices))
-    )
+    art.write_yaml(folder / "config.yaml", plan.config)
+    art.write_yaml(folder / "overrides.yaml", list(plan.context.overrides))
+    art.write_yaml(folder / "choices.yaml", dict(plan.context.choices))
     art.write_json(
         folder / "metrics.json",
         {

@@ -13,7 +13,7 @@ import hashlib
 import logging
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,10 @@ class Dataset:
     digest: str
     file_sha256: str | None = None
     time: pd.Series | None = None
+    #: Results that depend only on this data and their settings (splits,
+    #: the data's own diagnostics), kept with it: the jobs of a sweep share
+    #: one loaded dataset and mostly differ only in the model.
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def row_ids(self) -> np.ndarray:

@@ -93,7 +93,23 @@ def _stratified(data: Dataset, cfg: Any) -> bool:
 
 
 def make_split(data: Dataset, cfg: Any, seed: int) -> Split:
-    """Split the rows; stratified by class for classification."""
+    """Split the rows; stratified by class for classification.
+
+    The same data, settings and seed give the same split, computed once per
+    process (its arrays are read-only, as they are shared).
+    """
+    from omegaconf import OmegaConf
+
+    key = ("split", repr(OmegaConf.to_container(cfg, resolve=True)), int(seed))
+    if key not in data.memo:
+        split = _make_split(data, cfg, seed)
+        for rows in split.parts().values():
+            rows.setflags(write=False)
+        data.memo[key] = split
+    return data.memo[key]
+
+
+def _make_split(data: Dataset, cfg: Any, seed: int) -> Split:
     n = len(data.y)
     if cfg.method == "time":
         return _time_split(data, cfg)

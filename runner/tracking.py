@@ -61,11 +61,47 @@ def client_for(uri: str) -> Any:
     # The client opens the store at once; on a fresh sqlite file that creates
     # the schema, which only one process may do at a time.
     with store_lock(uri):
+        _create_sqlite_file(uri)
         return MlflowClient(tracking_uri=uri)
+
+
+def _create_sqlite_file(uri: str) -> None:
+    """Create a missing sqlite store file in write-ahead-log (WAL) mode.
+
+    In WAL mode a commit appends to a log instead of rewriting pages through a
+    rollback journal: about 15 ms less per run here (a run commits about ten
+    times), and readers (the MLflow UI, a compare) no longer block the writer.
+    The mode is stored in the file.  Files that exist keep the mode they have,
+    and WAL needs a local disk, not a network file system.
+    """
+    if not uri.startswith("sqlite:///"):
+        return
+    path = Path(uri[len("sqlite:///") :])
+    if path.exists():
+        return
+    import sqlite3
+
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+    finally:
+        connection.close()
+
+
+# Experiment ids this process has found or created, by (store, name): every
+# job of an in-process sweep logs to the same one.
+_EXPERIMENTS: dict[tuple[str, str], str] = {}
 
 
 def ensure_experiment(client: Any, name: str, uri: str) -> str:
     """Id of experiment ``name``, created if missing (race-safe)."""
+    key = (uri, name)
+    if key not in _EXPERIMENTS:
+        _EXPERIMENTS[key] = _find_or_create_experiment(client, name, uri)
+    return _EXPERIMENTS[key]
+
+
+def _find_or_create_experiment(client: Any, name: str, uri: str) -> str:
     found = client.get_experiment_by_name(name)
     if found is not None:
         return str(found.experiment_id)
@@ -83,6 +119,21 @@ def ensure_experiment(client: Any, name: str, uri: str) -> str:
         if found is None:
             raise
         return str(found.experiment_id)
+
+
+def log_artifacts(client: Any, artifact_uri: str, folder: Path) -> None:
+    """Copy ``folder``'s files to a run's artifact location.
+
+    The same as ``client.log_artifacts(run_id, folder)`` for a run created by
+    this process, without that method's look-up of the run (a store round
+    trip) to learn the artifact URI ``create_run`` already returned.
+    """
+    from mlflow.store.artifact.artifact_repository_registry import (
+        get_artifact_repository,
+    )
+
+    repo = get_artifact_repository(artifact_uri, tracking_uri=client.tracking_uri)
+    repo.log_artifacts(str(folder))
 
 
 @contextmanager
