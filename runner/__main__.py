@@ -15,15 +15,18 @@ def _leave(code: int) -> None:
 
     With MLflow, SQLAlchemy and scikit-learn loaded, that teardown takes about
     1 s on this kind of machine, after all the work is done and logged.  Exit
-    handlers still run and every stream is flushed first.  When other threads
-    or child processes are alive (a joblib launcher's workers), they need the
-    interpreter's own shutdown order, and a profiler or tracer writes its
-    results then, so in those cases the exit is the ordinary one.
+    handlers still run and every stream is flushed first.  When non-daemon
+    threads or child processes are alive, they need the interpreter's own
+    shutdown order, and a profiler or tracer writes its results then, so in
+    those cases the exit is the ordinary one.
     """
     import multiprocessing
     import threading
 
-    busy = threading.active_count() > 1 or multiprocessing.active_children()
+    # The interpreter waits for non-daemon threads at exit, never for daemon
+    # ones (such as a finished joblib pool's queue feeder).
+    waited = [t for t in threading.enumerate() if not t.daemon]
+    busy = len(waited) > 1 or multiprocessing.active_children()
     # A profiler or coverage tracer writes its results at the ordinary exit.
     watched = sys.getprofile() is not None or sys.gettrace() is not None
     if busy or watched:

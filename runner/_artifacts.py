@@ -13,18 +13,24 @@ import numpy as np
 
 
 def write_yaml(path: Path, payload: Any) -> None:
-    """YAML as ``OmegaConf.to_yaml`` writes it, for plain dicts and lists.
+    """The text ``OmegaConf.to_yaml`` writes, for plain dicts and lists.
 
-    PyYAML directly: the same text, without building an OmegaConf node for
-    each value first (4x faster on a run's config).
+    OmegaConf's own YAML dumper (it quotes what OmegaConf would read back
+    differently, such as ``n``), given the plain data directly: without
+    first building an OmegaConf node for every value, 4x faster on a run's
+    config.
     """
     import yaml
+    from omegaconf._utils import get_omega_conf_dumper
 
-    path.write_text(
-        yaml.safe_dump(
-            payload, sort_keys=False, allow_unicode=True, default_flow_style=False
-        )
+    text = yaml.dump(
+        payload,
+        Dumper=get_omega_conf_dumper(),
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
     )
+    path.write_text(text)
 
 
 def write_json(path: Path, payload: Any) -> None:

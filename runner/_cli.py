@@ -74,5 +74,20 @@ def _hydra_main(argv: list[str]) -> int:
     except BaseException as exc:
         _sweep.abort_sweep(exc)  # the parent run of a sweep that stopped early
         raise
+    finally:
+        _stop_idle_workers()
     result = _sweep.take_result()
     return 1 if result is not None and not result.ok else 0
+
+
+def _stop_idle_workers() -> None:
+    """Stop the joblib launcher's worker processes once the sweep is over.
+
+    joblib keeps its workers for reuse until the interpreter exits, and then
+    waits about 1 s for them, plus 1-2 s of ordinary interpreter teardown
+    that :mod:`runner.__main__` skips only when no child process is left.
+    """
+    loky = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(loky, "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=True, kill_workers=True)

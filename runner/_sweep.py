@@ -50,6 +50,8 @@ ENV_JOBS = "RUNNER_SWEEP_JOBS"
 ENV_START = "RUNNER_SWEEP_START"
 #: File each job writes into its output folder.
 JOB_RECORD = "runner_job.json"
+#: Folder of a sweep's per-job progress markers (``<num>.<status>``).
+_PROGRESS = ".progress"
 #: Packages whose versions every run records (``runner.versions`` tag).
 VERSIONED = (
     "runner",
@@ -239,14 +241,24 @@ def _write_record(output_dir: Path, record: JobRecord) -> None:
 
 
 def _log_progress(output_dir: Path, record: JobRecord) -> None:
+    """Log "job k of n done" with the failures so far, across processes.
+
+    Each finished job leaves an empty marker file named after its number and
+    status in the sweep folder's ``.progress``: the count is one directory
+    listing, whatever the number of jobs (reading every job's record would
+    make a sweep of n jobs read n² files).
+    """
     from hydra.core.hydra_config import HydraConfig
 
     try:
         sweep_dir = Path(HydraConfig.get().sweep.dir)
     except ValueError:  # not inside a Hydra job
         sweep_dir = output_dir.parent
-    records = read_records(sweep_dir, nested=False)
-    failed = sum(r.status != "FINISHED" for r in records)
+    markers = sweep_dir / _PROGRESS
+    markers.mkdir(parents=True, exist_ok=True)
+    (markers / f"{record.num}.{record.status}").touch()
+    done = [name.partition(".")[2] for name in os.listdir(markers)]
+    failed = sum(status != "FINISHED" for status in done)
     expected = int(os.environ.get(ENV_JOBS, "0") or 0)
     started = float(os.environ.get(ENV_START, "0") or 0)
     elapsed = time.time() - started if started else record.seconds
@@ -254,7 +266,7 @@ def _log_progress(output_dir: Path, record: JobRecord) -> None:
     shown = "" if record.value is None else f" {record.primary}={record.value:.4g}"
     log.info(
         "Sweep: job %d%s done (#%d %s %s%s), %s elapsed, %d failed so far",
-        len(records),
+        len(done),
         of,
         record.num,
         record.name,
@@ -270,15 +282,10 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
 
 
-def read_records(sweep_dir: Path, nested: bool = True) -> list[JobRecord]:
-    """Job records under a sweep folder, by job number.
-
-    ``nested=False`` looks only one level down (the default job folders), which
-    keeps the per-job progress line cheap in sweeps of hundreds of jobs.
-    """
+def read_records(sweep_dir: Path) -> list[JobRecord]:
+    """Job records under a sweep folder, by job number."""
     records = []
-    found = sweep_dir.rglob(JOB_RECORD) if nested else sweep_dir.glob(f"*/{JOB_RECORD}")
-    for path in found:
+    for path in sweep_dir.rglob(JOB_RECORD):
         try:
             records.append(JobRecord(**json.loads(path.read_text())))
         except (OSError, ValueError, TypeError):
