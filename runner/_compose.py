@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import os
 import pickle
+import uuid
 from typing import Any
 
 from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
@@ -34,8 +35,15 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-# Fields of the loader that are a cache of this process, not its state.
-_CACHES = ("_runner_bases", "_runner_groups", "_runner_parsed", "_runner_repos")
+#: Caches of this process, by generation: compositions, group existence and
+#: parsed overrides.  One generation is one command line (:func:`install`),
+#: during which the config files are taken not to change; a launcher worker
+#: receives the generation with the loader, so that its jobs share the cache.
+_BASES: dict[tuple[Any, ...], DictConfig | bytes] = {}
+_GROUPS: dict[tuple[Any, ...], bool] = {}
+_REPOS: dict[tuple[Any, ...], Any] = {}
+_PARSED: dict[str, Override] = {}
+_generation = uuid.uuid4().hex
 
 
 class CachingConfigLoader(ConfigLoaderImpl):
@@ -43,21 +51,15 @@ class CachingConfigLoader(ConfigLoaderImpl):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._reset_caches()
+        self._runner_generation = _generation
 
-    def _reset_caches(self) -> None:
-        self._runner_bases: dict[tuple[Any, ...], DictConfig | bytes] = {}
-        self._runner_groups: dict[tuple[str | None, str], bool] = {}
-        self._runner_repos: dict[str | None, Any] = {}
-        self._runner_parsed: dict[str, Override] = {}
+    def _cache_key(self, *parts: Any) -> tuple[Any, ...]:
+        from hydra.core.utils import JobRuntime
 
-    def __getstate__(self) -> dict[str, Any]:
-        # Launchers pickle the loader to their workers: send no cached configs.
-        return {k: v for k, v in self.__dict__.items() if k not in _CACHES}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._reset_caches()
+        # Hydra names the job from its runtime when the config does not.
+        job = JobRuntime.instance().get("name")
+        path = tuple((p.provider, p.path) for p in self.config_search_path.get_path())
+        return (self._runner_generation, path, job, *parts)
 
     def load_configuration(
         self,
@@ -80,7 +82,7 @@ class CachingConfigLoader(ConfigLoaderImpl):
             self.validate_sweep_overrides_legal(parsed, run_mode, from_shell)
         structural = [o for o in parsed if self._is_structural(config_name, o)]
         values = [o for o in parsed if not self._is_structural(config_name, o)]
-        base = self._base(config_name, structural, run_mode, from_shell)
+        base = self._base(config_name, structural, run_mode)
 
         cfg = _copy(base)
         try:
@@ -91,36 +93,31 @@ class CachingConfigLoader(ConfigLoaderImpl):
         return cfg
 
     def _base(
-        self,
-        config_name: str | None,
-        structural: list[Override],
-        run_mode: RunMode,
-        from_shell: bool,
+        self, config_name: str | None, structural: list[Override], run_mode: RunMode
     ) -> DictConfig | bytes:
         """The composition of the structural overrides alone (see :func:`_copy`)."""
         lines = [str(o.input_line) for o in structural]
-        key = (config_name, run_mode, from_shell, tuple(lines))
-        if key not in self._runner_bases:
-            cfg = super().load_configuration(
-                config_name, lines, run_mode, from_shell, True
-            )
+        key = self._cache_key(config_name, run_mode, tuple(lines))
+        if key not in _BASES:
+            _forget_other_generations(self._runner_generation)
+            cfg = super().load_configuration(config_name, lines, run_mode)
             try:
-                self._runner_bases[key] = pickle.dumps(cfg, pickle.HIGHEST_PROTOCOL)
+                _BASES[key] = pickle.dumps(cfg, pickle.HIGHEST_PROTOCOL)
             except (pickle.PicklingError, TypeError, AttributeError):
                 # A schema class that pickle cannot find by name (a launcher
                 # worker holds copies of the plugins' config classes).
-                self._runner_bases[key] = cfg
-        return self._runner_bases[key]
+                _BASES[key] = cfg
+        return _BASES[key]
 
     def _parse(self, overrides: list[str]) -> list[Override]:
-        missing = [o for o in overrides if o not in self._runner_parsed]
+        missing = [o for o in overrides if o not in _PARSED]
         if missing:
             parser = OverridesParser.create()
             for text, override in zip(
                 missing, parser.parse_overrides(missing), strict=True
             ):
-                self._runner_parsed[text] = override
-        return [self._runner_parsed[o] for o in overrides]
+                _PARSED[text] = override
+        return [_PARSED[o] for o in overrides]
 
     def _is_structural(self, config_name: str | None, override: Override) -> bool:
         """Whether Hydra reads this override as a config group choice.
@@ -131,19 +128,27 @@ class CachingConfigLoader(ConfigLoaderImpl):
         """
         if override.package is not None:
             return True
-        group = override.key_or_group
-        key = (config_name, group)
-        if key not in self._runner_groups:
-            self._runner_groups[key] = self._repository(config_name).group_exists(group)
-        return self._runner_groups[key] and not isinstance(override.value(), dict)
+        key = self._cache_key(config_name, override.key_or_group)
+        if key not in _GROUPS:
+            repo = self._repository(config_name)
+            _GROUPS[key] = repo.group_exists(override.key_or_group)
+        return _GROUPS[key] and not isinstance(override.value(), dict)
 
     def _repository(self, config_name: str | None) -> Any:
         # The primary config's own hydra.searchpath may add config sources:
         # ask the repository Hydra composes this config from.
-        if config_name not in self._runner_repos:
-            _, repo = self._parse_overrides_and_create_caching_repo(config_name, [])
-            self._runner_repos[config_name] = repo
-        return self._runner_repos[config_name]
+        key = self._cache_key(config_name)
+        if key not in _REPOS:
+            _, _REPOS[key] = self._parse_overrides_and_create_caching_repo(
+                config_name, []
+            )
+        return _REPOS[key]
+
+
+def _forget_other_generations(generation: str) -> None:
+    for cache in (_BASES, _GROUPS, _REPOS):
+        for key in [k for k in cache if k[0] != generation]:
+            del cache[key]
 
 
 def _copy(base: DictConfig | bytes) -> DictConfig:
@@ -163,8 +168,9 @@ def _changes_search_path(override: Override) -> bool:
 
 
 def _derive_override_fields(cfg: DictConfig, parsed: list[Override]) -> None:
-    """Fill in what Hydra derives from the whole list of overrides."""
+    """Fill in what Hydra derives from the whole list of overrides (and cwd)."""
     hydra = cfg.hydra
+    hydra.runtime.cwd = os.getcwd()
     hydra.overrides.hydra = [o.input_line for o in parsed if o.is_hydra_override()]
     task = [o for o in parsed if not o.is_hydra_override()]
     hydra.overrides.task = [o.input_line for o in task]
@@ -181,7 +187,13 @@ def _derive_override_fields(cfg: DictConfig, parsed: list[Override]) -> None:
 
 
 def install() -> None:
-    """Make Hydra create a :class:`CachingConfigLoader` in this process."""
+    """Make Hydra create a :class:`CachingConfigLoader` in this process.
+
+    Each call starts a new generation: loaders created from then on (the
+    pre-flight's and Hydra's own) compose the config files afresh once.
+    """
     import hydra._internal.hydra as hydra_module
 
+    global _generation
+    _generation = uuid.uuid4().hex
     hydra_module.ConfigLoaderImpl = CachingConfigLoader  # type: ignore[misc]

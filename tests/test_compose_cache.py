@@ -20,6 +20,7 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from runner import _cli
+from runner import _compose as _compose_module
 from runner._compose import CachingConfigLoader
 from runner._paths import conf_dir
 
@@ -107,12 +108,43 @@ def test_a_value_sweep_reads_the_config_files_once(
     assert calls == [["model=svm"]]
 
 
-def test_the_cache_is_not_pickled(
+def test_a_worker_shares_the_cache_of_its_command_line(
     loaders: tuple[ConfigLoaderImpl, CachingConfigLoader],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Launchers pickle the loader into each worker process.
+    # Launchers pickle the loader into each job they send a worker process.
+    plain, cached = loaders
+    expected = _compose(plain, ["model=knn", "model.n_neighbors=3"])
+    assert _compose(cached, ["model=knn", "model.n_neighbors=4"]) != expected
+    calls = []
+    compose = ConfigLoaderImpl.load_configuration
+
+    def counted(self: Any, *args: Any) -> Any:
+        calls.append(args)
+        return compose(self, *args)
+
+    monkeypatch.setattr(ConfigLoaderImpl, "load_configuration", counted)
+    sent = pickle.loads(pickle.dumps(cached))
+    assert len(pickle.dumps(cached)) < len(pickle.dumps(plain)) + 200  # no configs
+    assert _compose(sent, ["model=knn", "model.n_neighbors=3"]) == expected
+    assert calls == []
+
+
+def test_a_new_command_line_reads_the_files_again(
+    loaders: tuple[ConfigLoaderImpl, CachingConfigLoader],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     _, cached = loaders
-    cached.load_configuration("config", ["model=knn"], RunMode.RUN)
-    copy = pickle.loads(pickle.dumps(cached))
-    assert copy._runner_bases == {}
-    assert _compose(copy, ["model=knn"]) == _compose(cached, ["model=knn"])
+    cached.load_configuration("config", ["model=dummy"], RunMode.RUN)
+    _compose_module.install()
+    calls = []
+    compose = ConfigLoaderImpl.load_configuration
+
+    def counted(self: Any, *args: Any) -> Any:
+        calls.append(args)
+        return compose(self, *args)
+
+    monkeypatch.setattr(ConfigLoaderImpl, "load_configuration", counted)
+    fresh = CachingConfigLoader(config_search_path=cached.config_search_path)
+    fresh.load_configuration("config", ["model=dummy"], RunMode.RUN)
+    assert len(calls) == 1
