@@ -67,6 +67,20 @@ def loaders() -> Iterator[tuple[ConfigLoaderImpl, CachingConfigLoader]]:
         GlobalHydra.instance().clear()
 
 
+@pytest.fixture
+def composed_by_hydra(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The override lists Hydra's own loader composes from files, from now on."""
+    calls: list[list[str]] = []
+    compose = ConfigLoaderImpl.load_configuration
+
+    def counted(self: Any, config_name: Any, overrides: list[str], *a: Any) -> Any:
+        calls.append(list(overrides))
+        return compose(self, config_name, overrides, *a)
+
+    monkeypatch.setattr(ConfigLoaderImpl, "load_configuration", counted)
+    return calls
+
+
 def _compose(loader: Any, overrides: list[str]) -> str:
     try:
         cfg = loader.load_configuration("config", overrides, RunMode.RUN)
@@ -87,17 +101,9 @@ def test_cached_composition_equals_hydras(
 
 def test_a_value_sweep_reads_the_config_files_once(
     loaders: tuple[ConfigLoaderImpl, CachingConfigLoader],
-    monkeypatch: pytest.MonkeyPatch,
+    composed_by_hydra: list[list[str]],
 ) -> None:
     _, cached = loaders
-    calls: list[list[str]] = []
-    compose = ConfigLoaderImpl.load_configuration
-
-    def counted(self: Any, config_name: Any, overrides: list[str], *a: Any) -> Any:
-        calls.append(list(overrides))
-        return compose(self, config_name, overrides, *a)
-
-    monkeypatch.setattr(ConfigLoaderImpl, "load_configuration", counted)
     for c in (0.01, 0.1, 1.0, 10.0):
         cfg = cached.load_configuration(
             "config", ["model=svm", f"model.C={c}"], RunMode.RUN
@@ -105,46 +111,33 @@ def test_a_value_sweep_reads_the_config_files_once(
         assert cfg.model.C == c
         assert list(cfg.hydra.overrides.task) == ["model=svm", f"model.C={c}"]
         assert cfg.hydra.job.override_dirname == f"model.C={c},model=svm"
-    assert calls == [["model=svm"]]
+    assert composed_by_hydra == [["model=svm"]]
 
 
 def test_a_worker_shares_the_cache_of_its_command_line(
     loaders: tuple[ConfigLoaderImpl, CachingConfigLoader],
-    monkeypatch: pytest.MonkeyPatch,
+    composed_by_hydra: list[list[str]],
 ) -> None:
     # Launchers pickle the loader into each job they send a worker process.
     plain, cached = loaders
     expected = _compose(plain, ["model=knn", "model.n_neighbors=3"])
     assert _compose(cached, ["model=knn", "model.n_neighbors=4"]) != expected
-    calls = []
-    compose = ConfigLoaderImpl.load_configuration
-
-    def counted(self: Any, *args: Any) -> Any:
-        calls.append(args)
-        return compose(self, *args)
-
-    monkeypatch.setattr(ConfigLoaderImpl, "load_configuration", counted)
+    before = len(composed_by_hydra)
     sent = pickle.loads(pickle.dumps(cached))
     assert len(pickle.dumps(cached)) < len(pickle.dumps(plain)) + 200  # no configs
     assert _compose(sent, ["model=knn", "model.n_neighbors=3"]) == expected
-    assert calls == []
+    assert composed_by_hydra[before:] == []
 
 
 def test_a_new_command_line_reads_the_files_again(
     loaders: tuple[ConfigLoaderImpl, CachingConfigLoader],
-    monkeypatch: pytest.MonkeyPatch,
+    composed_by_hydra: list[list[str]],
 ) -> None:
     _, cached = loaders
-    cached.load_configuration("config", ["model=dummy"], RunMode.RUN)
+    overrides = ["model=dummy", "split=time"]  # composed by no other test
+    cached.load_configuration("config", overrides, RunMode.RUN)
+    cached.load_configuration("config", overrides, RunMode.RUN)
     _compose_module.install()
-    calls = []
-    compose = ConfigLoaderImpl.load_configuration
-
-    def counted(self: Any, *args: Any) -> Any:
-        calls.append(args)
-        return compose(self, *args)
-
-    monkeypatch.setattr(ConfigLoaderImpl, "load_configuration", counted)
     fresh = CachingConfigLoader(config_search_path=cached.config_search_path)
-    fresh.load_configuration("config", ["model=dummy"], RunMode.RUN)
-    assert len(calls) == 1
+    fresh.load_configuration("config", overrides, RunMode.RUN)
+    assert composed_by_hydra == [overrides, overrides]
