@@ -38,7 +38,7 @@ from typing import Any
 
 from runner._compare_store import RunQuery, RunRecord, RunSet, fetch_runs, sqlite_path
 from runner._headline import DEFAULT_PRIMARY, HEADLINE
-from runner.errors import ConfigError, RunnerError
+from runner.errors import ConfigError, RunnerError, did_you_mean
 from runner.selection import (
     Cohort,
     MetricKey,
@@ -285,10 +285,7 @@ def build_comparison(
 
 
 def _not_logged(key: str, setting: str, logged: Iterable[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(key, sorted(logged), n=3)
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    hint = did_you_mean(key, sorted(logged), cutoff=0.6)
     return (
         f"{setting} {key!r} was logged by none of the runs.{hint} Use a key of "
         "the runs' metric suite, <split>/<metric> (README 'Metric names')."

@@ -29,12 +29,20 @@ class DataError(RunnerError):
     """The data does not fit the configured task or split."""
 
 
-def did_you_mean(given: str, options: Iterable[str]) -> str:
-    """Return ``" Did you mean 'x'?"`` for the closest option, or ``""``."""
-    # A lower cutoff than difflib's 0.6, so short names match ('f2' -> 'f1').
-    matches = difflib.get_close_matches(
-        str(given), [str(o) for o in options], n=3, cutoff=0.5
+def close_matches(given: str, options: Iterable[str], cutoff: float = 0.5) -> list[str]:
+    """Up to three options closest to ``given``, best first.
+
+    The default cutoff is lower than difflib's 0.6, so that short names match
+    (``f2`` -> ``f1``).
+    """
+    return difflib.get_close_matches(
+        str(given), [str(o) for o in options], n=3, cutoff=cutoff
     )
+
+
+def did_you_mean(given: str, options: Iterable[str], cutoff: float = 0.5) -> str:
+    """Return ``" Did you mean 'x'?"`` for the closest options, or ``""``."""
+    matches = close_matches(given, options, cutoff)
     if not matches:
         return ""
     quoted = " or ".join(f"'{m}'" for m in matches)

@@ -26,7 +26,6 @@ command line of ``python -m runner.compare``.
 
 from __future__ import annotations
 
-import difflib
 import math
 import operator
 import re
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from runner._compare_store import RunRecord
-from runner.errors import ConfigError, did_you_mean
+from runner.errors import ConfigError, close_matches, did_you_mean
 
 __all__ = [
     "Cohort",
@@ -811,7 +810,7 @@ def _check_logged(
     # A tie-breaker nobody logged only never breaks a tie: not an error.
     for what, key in wanted:
         if key not in logged:
-            close = difflib.get_close_matches(key, sorted(logged), n=3)
+            close = close_matches(key, sorted(logged), cutoff=0.6)
             hint = (
                 (" Close keys they did log: " + ", ".join(close) + ".") if close else ""
             )
