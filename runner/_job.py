@@ -243,6 +243,7 @@ def run_job(cfg: Any, context: JobContext | None = None) -> float:
     tracking.close_stale_runs(client, experiment_id, once=True)
     run_id, artifact_uri = _open_run(client, experiment_id, plan)
     context.run_id, context.run_name, context.primary = run_id, plan.name, plan.primary
+    _write_config_files(plan)
     with _guard(client, run_id, context.output_dir):
         outcome = _train_and_log(client, (run_id, artifact_uri), plan, cfg)
     _print_summary(plan, run_id, experiment_id, uri, outcome)
@@ -312,8 +313,11 @@ def _guard(client: Any, run_id: str, output_dir: Path) -> Iterator[None]:
     try:
         yield
     except (_Terminated, KeyboardInterrupt) as exc:
-        client.set_tag(run_id, "runner.error", f"interrupted: {exc!r}")
-        client.set_terminated(run_id, status="KILLED")
+        try:
+            client.set_tag(run_id, "runner.error", f"interrupted: {exc!r}")
+            client.log_artifacts(run_id, str(output_dir / "artifacts"))
+        finally:
+            client.set_terminated(run_id, status="KILLED")
         raise
     except BaseException as exc:
         _log_failure(client, run_id, output_dir, exc)
@@ -327,12 +331,18 @@ def _guard(client: Any, run_id: str, output_dir: Path) -> Iterator[None]:
 def _log_failure(
     client: Any, run_id: str, output_dir: Path, exc: BaseException
 ) -> None:
+    """Tag and log the error, with the artifacts written so far.
+
+    The config files are among them (written when the run opened), so a
+    failed run can be rerun from its id like any other.
+    """
     text = "".join(traceback.format_exception(exc))
     try:
         client.set_tag(run_id, "runner.error", f"{type(exc).__name__}: {exc}"[:5000])
-        path = output_dir / "error.txt"
-        path.write_text(text)
-        client.log_artifact(run_id, str(path))
+        artifacts = output_dir / "artifacts"
+        artifacts.mkdir(parents=True, exist_ok=True)
+        (artifacts / "error.txt").write_text(text)
+        client.log_artifacts(run_id, str(artifacts))
     finally:
         client.set_terminated(run_id, status="FAILED")
     log.error("Run %s FAILED: %s", run_id, exc)
@@ -545,6 +555,17 @@ def _log_metrics(
     client.log_batch(run_id, metrics=metrics, tags=tags)
 
 
+def _write_config_files(plan: Plan) -> None:
+    """What a rerun reads: the resolved config, the overrides, the choices."""
+    from runner import _artifacts as art
+
+    folder = plan.context.output_dir / "artifacts"
+    folder.mkdir(parents=True, exist_ok=True)
+    art.write_yaml(folder / "config.yaml", plan.config)
+    art.write_yaml(folder / "overrides.yaml", list(plan.context.overrides))
+    art.write_yaml(folder / "choices.yaml", dict(plan.context.choices))
+
+
 def _write_artifacts(
     plan: Plan,
     cfg: Any,
@@ -556,10 +577,6 @@ def _write_artifacts(
     from runner.metrics import DEFINITIONS_VERSION
 
     folder = plan.context.output_dir / "artifacts"
-    folder.mkdir(parents=True, exist_ok=True)
-    art.write_yaml(folder / "config.yaml", plan.config)
-    art.write_yaml(folder / "overrides.yaml", list(plan.context.overrides))
-    art.write_yaml(folder / "choices.yaml", dict(plan.context.choices))
     art.write_json(
         folder / "metrics.json",
         {

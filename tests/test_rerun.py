@@ -306,3 +306,27 @@ def test_rerun_warns_when_the_data_changed(
     assert again.data.tags["runner.reproduced"] == "false"
     assert proc.returncode == 1
     assert os.path.exists(data)
+
+
+def test_a_failed_run_reruns_and_fails_the_same_way(
+    run_cli: RunCli,
+    store: Store,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # 1000 neighbours pass the parameter check, then fail on 341 training rows.
+    run_cli("model=knn", "model.n_neighbors=1000", *FAST, expect=1)
+    (failed,) = store.runs()
+    names = {a.path for a in store.client().list_artifacts(failed.info.run_id)}
+    assert {"config.yaml", "choices.yaml", "overrides.yaml", "error.txt"} <= names
+
+    monkeypatch.setenv("RUNNER_HOME", str(store.home))
+    assert rerun.main([failed.info.run_id, "--tracking-uri", store.uri]) == 1
+    err = capsys.readouterr().err
+    assert "ValueError: Expected n_neighbors <= n_samples_fit" in err
+    assert "FileNotFoundError" not in err
+    (again,) = reruns_of(store, failed.info.run_id)
+    assert again.info.status == "FAILED"
+    assert "n_neighbors" in again.data.tags["runner.error"]
+    names = {a.path for a in store.client().list_artifacts(again.info.run_id)}
+    assert "error.txt" in names
