@@ -50,6 +50,8 @@ ENV_JOBS = "RUNNER_SWEEP_JOBS"
 ENV_START = "RUNNER_SWEEP_START"
 #: File each job writes into its output folder.
 JOB_RECORD = "runner_job.json"
+#: Config groups whose choices set other groups (conf/experiment, conf/sweep).
+_PRESET_GROUPS = ("experiment", "sweep")
 #: Folder of a sweep's per-job progress markers (``<num>.<status>``).
 _PROGRESS = ".progress"
 #: Packages whose versions every run records (``runner.versions`` tag).
@@ -464,8 +466,11 @@ def sweep_name(config: Any) -> str:
     parsed = OverridesParser.create().parse_overrides(_sweep_args(config))
     swept = {o.key_or_group.lstrip("+~"): o for o in parsed if o.is_sweep_override()}
     parts = ["sweep"]
+    # A swept preset (experiment=a,b) sets the model and data of each job:
+    # the launching config's own choices would name neither.
+    labelled = not any(group in swept for group in _PRESET_GROUPS)
     for group in ("model", "dataset"):
-        if group not in swept and choices.get(group):
+        if labelled and group not in swept and choices.get(group):
             parts.append(str(choices[group]))
     for key, override in swept.items():
         value = override.value()

@@ -141,7 +141,10 @@ def test_every_experiment_preset_runs(run_cli: RunCli, store: Store) -> None:
     names = [p.stem for p in presets]
     # From the project folder, where the presets' relative data paths start.
     run_cli("-m", f"experiment={','.join(names)}", *FAST, cwd=REPO)
-    _, children = parent_and_children(store)
+    parent, children = parent_and_children(store)
+
+    # Named by what varies, not by the launching config's model and data.
+    assert parent.info.run_name == f"sweep-experiment={','.join(names)}"
 
     assert len(children) == len(presets)
     for path, child in zip(presets, children, strict=True):
