@@ -60,7 +60,10 @@ def preflight(argv: list[str]) -> None:
 
     try:
         with initialize_config_dir(str(conf_dir()), version_base="1.3"):
-            preset = _sweeper_params(combos[0], parsed, "-m" in argv)
+            first = _compose(combos[0])
+            flag = bool({"-m", "--multirun"} & set(argv))
+            multirun = flag or str(first.hydra.mode) == "RunMode.MULTIRUN"
+            preset = _sweeper_params(first, parsed) if multirun else []
             if preset:
                 _check_choices(preset)
                 combos = _combinations(parsed + preset)
@@ -70,14 +73,11 @@ def preflight(argv: list[str]) -> None:
         GlobalHydra.instance().clear()
 
 
-def _sweeper_params(first: list[str], parsed: list[Any], multirun: bool) -> list[Any]:
+def _sweeper_params(cfg: Any, parsed: list[Any]) -> list[Any]:
     """Sweep overrides a config sets in ``hydra.sweeper.params`` (presets).
 
     Keys given on the command line win, as they do in Hydra's sweeper.
     """
-    cfg = _compose(first)
-    if not (multirun or str(cfg.hydra.mode) == "RunMode.MULTIRUN"):
-        return []
     params = cfg.hydra.sweeper.get("params") or {}
     given = {o.key_or_group for o in parsed}
     texts = [f"{k}={v}" for k, v in params.items() if k not in given]
