@@ -2,8 +2,8 @@
 
 Three measurements, printed side by side::
 
-    python benchmarks/bench_sweep.py            # about 3 minutes on 2 cores
-    python benchmarks/bench_sweep.py --quick    # smaller, about 1.5 minutes
+    python benchmarks/bench_sweep.py            # about 1 minute on 2 cores
+    python benchmarks/bench_sweep.py --quick    # smaller, about 40 s
 
 1. **Per-job overhead of an in-process sweep** (basic launcher): for each job,
    the time from the end of the previous job to the end of this one, minus the
