@@ -490,7 +490,7 @@ def _rerun(
     for text in warnings:
         log.warning("%s", text)
     _record(client, rerun, comparison, warnings, output_dir)
-    _report(original, rerun, comparison, warnings)
+    _report(original, rerun, comparison, warnings, changed=bool(overrides))
     return 0 if comparison.reproduced or overrides else 1
 
 
@@ -594,7 +594,11 @@ def _record(
 
 
 def _report(
-    original: Any, rerun: Any, comparison: Comparison, warnings: list[str]
+    original: Any,
+    rerun: Any,
+    comparison: Comparison,
+    warnings: list[str],
+    changed: bool,
 ) -> None:
     n = len(comparison.equal) + len(comparison.differ)
     print(f"original {original.info.run_name}  ({original.info.run_id})")
@@ -602,7 +606,9 @@ def _report(
     if comparison.reproduced:
         print(f"reproduced exactly: all {n} metrics equal")
     else:
-        print(f"not reproduced: {len(comparison.differ)} of {n} metrics differ")
+        # With overrides, differences are what the user asked to see.
+        verdict = "changed by the overrides" if changed else "not reproduced"
+        print(f"{verdict}: {len(comparison.differ)} of {n} metrics differ")
         for key, a, b in comparison.differ:
             print(f"  {key}: original {_fmt(a)}, rerun {_fmt(b)}")
     for text in warnings:

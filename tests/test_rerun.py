@@ -143,7 +143,7 @@ def test_rerun_command_from_a_folder_records_its_overrides(
     ]
     assert tags["runner.reproduced"] == ("false" if differ else "true")
     assert tags["runner.rerun.differences"] == str(len(differ))
-    assert f"not reproduced: {len(differ)} of " in proc.stdout
+    assert f"changed by the overrides: {len(differ)} of " in proc.stdout
     for key in differ:
         assert f"  {key}: original {original.run.data.metrics[key]!r}" in proc.stdout
 
