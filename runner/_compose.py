@@ -1,4 +1,4 @@
-"""Compose each distinct config once per process, then vary only its values.
+"""Compose each distinct config once per command line, then vary its values.
 
 Hydra composes a job's config from scratch for every job: it reads and
 parses the YAML files, builds the defaults tree and merges every file into the
@@ -13,8 +13,9 @@ and anything that changes the search path) with Hydra's own loader, keeps that
 composition, and builds each job's config from a copy of it: the job's value
 overrides are applied with Hydra's own override code, and the fields Hydra
 derives from the overrides (``hydra.overrides``, ``override_dirname``,
-``env_set``) are derived again.  The result equals what Hydra composes from
-scratch, which ``tests/test_compose_cache.py`` checks key by key.
+``env_set``, and ``runtime.cwd``) are derived again.  The result equals what
+Hydra composes from scratch, which ``tests/test_compose_cache.py`` checks on
+the whole YAML text, errors included.
 
 The loader is installed by :func:`install` for the runner's processes only.
 """
