@@ -81,8 +81,11 @@ class CachingConfigLoader(ConfigLoaderImpl):
 
         if validate_sweep_overrides:
             self.validate_sweep_overrides_legal(parsed, run_mode, from_shell)
-        structural = [o for o in parsed if self._is_structural(config_name, o)]
-        values = [o for o in parsed if not self._is_structural(config_name, o)]
+        structural: list[Override] = []
+        values: list[Override] = []
+        for override in parsed:
+            is_choice = self._is_structural(config_name, override)
+            (structural if is_choice else values).append(override)
         base = self._base(config_name, structural, run_mode)
 
         cfg = _copy(base)
